@@ -1,0 +1,57 @@
+"""Per-thread mode: is grad recording on, and which tracer (if any) is listening."""
+import contextlib
+import os
+import sys
+import threading
+
+PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class _Mode(threading.local):
+    grad_enabled = True
+    tracer = None
+    anomaly = False
+
+
+mode = _Mode()
+
+
+def user_src():
+    """(file, line) of the innermost frame outside the transgrad package, or None."""
+    f = sys._getframe(2)
+    while f is not None and f.f_code.co_filename.startswith(PKG_DIR):
+        f = f.f_back
+    return None if f is None else (f.f_code.co_filename, f.f_lineno)
+
+
+class _GradMode(contextlib.ContextDecorator):
+    def __init__(self, enabled):
+        self.enabled = enabled
+
+    def __enter__(self):
+        self.prev, mode.grad_enabled = mode.grad_enabled, self.enabled
+
+    def __exit__(self, *exc):
+        mode.grad_enabled = self.prev
+
+
+def no_grad():
+    """Context manager (and decorator) that stops recording operations for autograd.
+
+    >>> import transgrad as tg
+    >>> w = tg.ones(2, requires_grad=True)
+    >>> with tg.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+    return _GradMode(False)
+
+
+def enable_grad():
+    """Context manager that turns recording back on inside `no_grad`."""
+    return _GradMode(True)
+
+
+def is_grad_enabled():
+    return mode.grad_enabled

@@ -1,0 +1,428 @@
+"""Reverse mode: the recorded graph of a run becomes generated backward code.
+
+`backward()` walks the nodes reachable from the outputs, looks the graph's structure up
+in a cache, and on a miss replays the VJP rules on tracing tensors (NOTE [rules trace]):
+that records the backward as IR, which passes optimise and codegen prints and loads.
+The generated function then runs on the saved arrays. A training loop whose graph keeps
+its structure generates code once.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import weakref
+from collections import OrderedDict
+
+from ._state import mode
+from .backends import numpy as np_backend
+from .codegen.emit import emit
+from .ir import Graph, Src
+from .passes import optimize
+from .trace import Tracer, assigned_name, tracing
+
+_seq = itertools.count()
+
+
+class Node:
+    """A recorded operation: the grad_fn of the tensor it produced."""
+
+    __slots__ = ("op", "saved", "params", "out_data", "src", "next", "seq", "_retained", "__weakref__")
+
+    def __init__(self, op, args, params, out, src):
+        self.op = op
+        self.saved = args
+        self.params = params
+        self.out_data = out
+        self.src = src
+        self.next = tuple(_edge(a) for a in args)
+        self.seq = next(_seq)
+        self._retained = None
+
+    def name(self):
+        return self.op.grad_fn_name
+
+    @property
+    def next_functions(self):
+        return tuple((e, 0) for e in self.next)
+
+    def __repr__(self):
+        return f"<{self.name()} object at {id(self):#x}>"
+
+
+class AccumulateGrad:
+    """The node that adds a cotangent into a leaf tensor's `.grad`."""
+
+    __slots__ = ("variable", "seq", "__weakref__")
+    next = ()
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+        self.seq = -1
+
+    def name(self):
+        return "AccumulateGrad"
+
+    def __repr__(self):
+        return f"<AccumulateGrad object at {id(self):#x}>"
+
+
+def _edge(a):
+    from .tensor import Tensor
+
+    if not isinstance(a, Tensor) or not a._rg:
+        return None
+    if a.grad_fn is not None:
+        return a.grad_fn
+    acc = a._accum and a._accum()
+    if acc is None:
+        acc = AccumulateGrad(a)
+        a._accum = weakref.ref(acc)
+    return acc
+
+
+# ---- the graph reachable from the roots ---------------------------------------------------------
+def _topo(roots):
+    """Nodes reachable from `roots`, producers before consumers (iterative: deep graphs
+    must not hit the recursion limit)."""
+    order, seen, stack = [], set(), [(r, False) for r in roots]
+    while stack:
+        n, done = stack.pop()
+        if done:
+            order.append(n)
+            continue
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        stack.append((n, True))
+        for e in n.next:
+            if e is not None and id(e) not in seen:
+                stack.append((e, False))
+    return order
+
+
+def _structure(order):
+    """The cache key of a graph: every node's op, params, source line and shapes, and its
+    edges as positions in `order`. Constant inputs are numbered by identity so that
+    sharing is part of the key."""
+    from .tensor import Tensor
+
+    index = {id(n): i for i, n in enumerate(order)}
+    consts, parts = {}, []
+    for n in order:
+        if type(n) is AccumulateGrad:
+            v = n.variable
+            parts.append((v.shape, v.dtype))
+            continue
+        if n.saved is None:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time (through {n.name()}); the saved "
+                "values were freed by the first backward. Pass retain_graph=True to the first backward.")
+        ins = []
+        for e, a in zip(n.next, n.saved):
+            if e is not None:
+                ins.append(index[id(e)])
+            elif isinstance(a, Tensor):
+                ins.append(("c", consts.setdefault(id(a), len(consts)), a.shape, a.dtype))
+            else:
+                ins.append((type(a), a))
+        out = n.out_data
+        parts.append((n.op, tuple(n.params.items()), n.src, out.shape, out.dtype, tuple(ins)))
+    return index, tuple(parts)
+
+
+class Compiled:
+    __slots__ = ("fn", "plan", "source", "graph")
+
+    def __init__(self, fn, plan, source, graph):
+        self.fn, self.plan, self.source, self.graph = fn, plan, source, graph
+
+
+_cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()
+CACHE_SIZE = 512
+stats = {"hits": 0, "misses": 0}
+
+
+# ---- names -----------------------------------------------------------------------------------
+def _forward_names(order, roots):
+    consumers = {}
+    for n in order:
+        for e in n.next:
+            if e is not None:
+                consumers.setdefault(id(e), []).append(n)
+    names = []
+    for n in order:
+        if type(n) is AccumulateGrad:
+            a = assigned_name(n.variable._src)
+            names.append(a[0] if a else "x")
+            continue
+        a = assigned_name(n.src)
+        name = n.op.name
+        if a is not None:
+            inner = [c for c in consumers.get(id(n), ()) if c.src == n.src and 0 < c.seq - n.seq < a[1]]
+            if not inner:
+                name = a[0]
+        names.append(name)
+    return names
+
+
+def _const_name(t):
+    a = assigned_name(t._src)
+    return a[0] if a else "c"
+
+
+# ---- building the backward graph --------------------------------------------------------------
+def _build(order, index, root_idx, seeds, target_idx):
+    from .tensor import Tensor
+
+    names = _forward_names(order, root_idx)
+    target_set = set(target_idx)
+    tr = Tracer()
+    plan, phs = {}, {}
+
+    def ph(key, data, hint, bind):
+        t = phs.get(key)
+        if t is None:
+            t = phs[key] = tr.placeholder(data, hint)
+            plan[id(tr.vars[id(t)])] = bind
+        return t
+
+    cots = {}
+    with tracing(tr):
+        for j, (i, s) in enumerate(zip(root_idx, seeds)):
+            cots.setdefault(i, []).append(ph(("seed", j), s, "g_" + names[i], ("seed", j)))
+        outputs = {}
+        for i in range(len(order) - 1, -1, -1):
+            gs = cots.pop(i, None)
+            if gs is None:
+                continue
+            n = order[i]
+            src = n.src if type(n) is not AccumulateGrad else n.variable._src
+            tr.src = src and Src(*src)
+            g = gs[0]
+            for x in gs[1:]:
+                g = g + x
+            tr.vars[id(g)].hint = "g_" + names[i]
+            if i in target_set:
+                outputs[i] = g
+            if type(n) is AccumulateGrad:
+                continue
+            args = []
+            for k, (e, a) in enumerate(zip(n.next, n.saved)):
+                if not isinstance(a, Tensor):
+                    args.append(a)
+                elif e is not None and type(e) is not AccumulateGrad:
+                    j = index[id(e)]
+                    args.append(ph(("out", j), a._data, names[j], (j, -1)))
+                else:
+                    hint = names[index[id(e)]] if e is not None else _const_name(a)
+                    args.append(ph(("in", id(a)), a._data, hint, (i, k)))
+            out = ph(("out", i), n.out_data, names[i], (i, -1))
+            grads = n.op.vjp(g, out, *args, **n.params)
+            for e, gi, a in zip(n.next, grads, n.saved):
+                if e is None or gi is None:
+                    continue
+                if gi.shape != a.shape:
+                    raise AssertionError(f"VJP of {n.op.name} gave a cotangent of shape {gi.shape} for an input of shape {a.shape}")
+                cots.setdefault(index[id(e)], []).append(gi)
+    out_vars = tuple(tr.vars[id(outputs[i])] if i in outputs else None for i in target_idx)
+    for i, v in zip(target_idx, out_vars):
+        if v is not None and v not in tr.inputs:
+            v.hint = "g_" + names[i]
+    graph = optimize(Graph(tuple(tr.inputs), tuple(tr.eqns), out_vars, name=names[root_idx[0]] + "_backward"))
+    source = emit(graph, graph.name)
+    fn = np_backend.load(source, graph.name)[graph.name]
+    return Compiled(fn, tuple(plan[id(v)] for v in graph.inputs), source, graph)
+
+
+def _compiled(roots, seeds, targets):
+    """(order, Compiled) for the graph reachable from root edges, cached by structure."""
+    order = _topo(roots)
+    if targets is None:  # backward(): every leaf, and every non-leaf that retains its grad
+        targets = [n for n in order if type(n) is AccumulateGrad or n._retained is not None]
+    index, parts = _structure(order)
+    root_idx = tuple(index[id(r)] for r in roots)
+    target_idx = tuple(index[id(t)] for t in targets)
+    key = (parts, root_idx, target_idx, tuple((s.shape, s.dtype) for s in seeds))
+    uncacheable = any(getattr(n.op, "custom", False) for n in order if type(n) is Node)
+    c = None if uncacheable else _cache.get(key)
+    if c is None:
+        stats["misses"] += 1
+        c = _build(order, index, root_idx, seeds, target_idx)
+        if not uncacheable:
+            with _cache_lock:
+                _cache[key] = c
+                if len(_cache) > CACHE_SIZE:
+                    _cache.popitem(last=False)
+    else:
+        stats["hits"] += 1
+    return order, c, targets
+
+
+def _run(roots, seeds, targets, retain_graph, create_graph):
+    """Cotangents of `targets` (edges) given `seeds` at `roots` (edges)."""
+    from .tensor import _new
+
+    seed_arrays = [s._data for s in seeds]
+    order, c, targets = _compiled(roots, seed_arrays, targets)
+    if create_graph:
+        from .interp import run_tensors
+
+        args = [seeds[b[1]] if b[0] == "seed" else _saved_tensor(order[b[0]], b[1]) for b in c.plan]
+        with _grad_mode(True):
+            grads = run_tensors(c.graph, args)
+    else:
+        args = [seed_arrays[b[1]] if b[0] == "seed" else
+                (order[b[0]].out_data if b[1] < 0 else order[b[0]].saved[b[1]]._data) for b in c.plan]
+        out = c.fn(*args)
+        grads = [None if a is None else _new(a) for a in (out if len(c.graph.outputs) > 1 else (out,))]
+    if not retain_graph:
+        for n in order:
+            if type(n) is Node:
+                n.saved = n.out_data = None
+    return targets, grads
+
+
+def _saved_tensor(node, k):
+    from .tensor import _new
+
+    if k >= 0:
+        return node.saved[k]
+    return _new(node.out_data, requires_grad=True, grad_fn=node)
+
+
+class _grad_mode:
+    def __init__(self, on):
+        self.on = on
+
+    def __enter__(self):
+        self.prev, mode.grad_enabled = mode.grad_enabled, self.on
+
+    def __exit__(self, *exc):
+        mode.grad_enabled = self.prev
+
+
+def _roots_and_seeds(tensors, grad_tensors, where):
+    from .tensor import Tensor, _to_array, tensor
+
+    roots, seeds = [], []
+    grad_tensors = grad_tensors or [None] * len(tensors)
+    if len(grad_tensors) != len(tensors):
+        raise RuntimeError(f"{where}: got {len(tensors)} outputs but {len(grad_tensors)} gradients")
+    for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{where}: expected a Tensor, got {type(t).__name__}")
+        if not t._rg:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        if g is None:
+            if t.numel() != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs (got shape {t.shape})")
+            import numpy as np
+
+            g = tensor(np.ones(t.shape, t.dtype))
+        elif not isinstance(g, Tensor):
+            g = tensor(_to_array(g, t.dtype))
+        if g.shape != t.shape:
+            if g.numel() == t.numel() == 1:  # the tutorial's out.backward(tg.Tensor([1.0]))
+                g = g.reshape(t.shape)
+            else:
+                raise RuntimeError(f"{where}: mismatch in shape: gradient has shape {g.shape} and output has shape {t.shape}")
+        if g.dtype != t.dtype:
+            g = g.astype(t.dtype)
+        roots.append(_edge(t))
+        seeds.append(g)
+    return roots, seeds
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate gradients of `tensors` into the `.grad` of the leaves they depend on."""
+    roots, seeds = _roots_and_seeds(tensors, grad_tensors, "backward")
+    targets = None if inputs is None else [_edge(t) for t in inputs]
+    targets, grads = _run(roots, seeds, targets, create_graph if retain_graph is None else retain_graph, create_graph)
+    for t, g in zip(targets, grads):
+        if g is None:
+            continue
+        dest = t.variable if type(t) is AccumulateGrad else t._retained
+        if dest is None:
+            continue
+        if g.dtype != dest.dtype:
+            g = g.astype(dest.dtype)
+        if dest.grad is None:
+            dest.grad = g if create_graph else _detached(g)
+        else:
+            dest.grad = dest.grad + g if create_graph else _accumulated(dest.grad, g)
+
+
+def _detached(g):
+    from .tensor import _new
+
+    return g if g.grad_fn is None else _new(g._data)
+
+
+def _accumulated(old, g):
+    old._data = old._data + g._data
+    old._version += 1
+    return old
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None):
+    """Gradients of `outputs` with respect to `inputs`, returned (not accumulated in .grad).
+
+    >>> import transgrad as tg
+    >>> x = tg.tensor([1.0, 2.0], requires_grad=True)
+    >>> (gx,) = tg.autograd.grad((x ** 3).sum(), x, create_graph=True)
+    >>> gx                       # 3 x^2
+    tensor([ 3., 12.], grad_fn=<MulBackward0>)
+    >>> tg.autograd.grad(gx.sum(), x)[0]   # 6 x
+    tensor([ 6., 12.])
+    """
+    from .tensor import Tensor
+
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    roots, seeds = _roots_and_seeds(outputs, grad_outputs, "grad")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t._rg:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    targets = [_edge(t) for t in inputs]
+    _, grads = _run(roots, seeds, targets, create_graph if retain_graph is None else retain_graph, create_graph)
+    for i, g in enumerate(grads):
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad: input {i} was not used in the graph; pass allow_unused=True to get None for it")
+    return tuple(g if create_graph or g is None else _detached(g) for g in grads)
+
+
+def backward_code(out, gradient=None):
+    """Source of the generated backward function that `out.backward(gradient)` runs.
+
+    >>> import transgrad as tg
+    >>> x = tg.ones(3, requires_grad=True)
+    >>> print(tg.backward_code((x * x).sum()))  # doctest: +ELLIPSIS
+    def ..._backward(g_..., x):
+    ...
+    """
+    roots, seeds = _roots_and_seeds([out], None if gradient is None else [gradient], "backward_code")
+    return _compiled(roots, [s._data for s in seeds], None)[1].source
+
+
+def inplace(t, name, make):
+    """Replace `t`'s values in place (version counter bumped), as PyTorch's `x.op_()`."""
+    if t._rg and t.grad_fn is None and mode.grad_enabled:
+        raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation.")
+    new = make()._data
+    import numpy as np
+
+    if isinstance(t._data, np.ndarray) and t._data.flags.writeable and t._data.shape == np.shape(new):
+        np.copyto(t._data, new, casting="unsafe")
+    else:
+        t._data = np.asarray(new, dtype=t.dtype).copy()
+    t._version += 1
+    return t
+
+
+def register_hook(t, fn):
+    raise NotImplementedError("register_hook: tensor hooks are not implemented yet")

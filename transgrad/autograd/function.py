@@ -1,0 +1,100 @@
+"""Custom differentiable operations, as `torch.autograd.Function`."""
+from __future__ import annotations
+
+from .._state import mode, no_grad, user_src
+
+
+class FunctionCtx:
+    def __init__(self):
+        self._saved = ()
+        self._view = None
+        self.needs_input_grad = ()
+
+    def save_for_backward(self, *tensors):
+        self._saved = tensors
+
+    @property
+    def saved_tensors(self):
+        return self._saved if self._view is None else self._view
+
+
+class _CustomOp:
+    """Stands in for an op-table row: its VJP calls the user's `backward`."""
+
+    custom = True
+
+    def __init__(self, cls):
+        self.name = cls.__name__
+        self.grad_fn_name = f"{cls.__name__}Backward"
+        self.cls = cls
+
+    def vjp(self, g, out, *args, ctx, slots, nargs):
+        places = {"arg": args[:nargs], "extra": args[nargs:]}
+        ctx._view = tuple(out if kind == "out" else places[kind][j] for kind, j in slots)
+        try:
+            grads = self.cls.backward(ctx, g)
+        finally:
+            ctx._view = None
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        if len(grads) < nargs:
+            grads = grads + (None,) * (nargs - len(grads))
+        return tuple(grads[:nargs]) + (None,) * (len(args) - nargs)
+
+
+class Function:
+    """Define an op by its forward and backward; `backward` must use transgrad ops (it is
+    traced into the generated backward code like any rule).
+
+    >>> import transgrad as tg
+    >>> class Cube(tg.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x ** 3
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         (x,) = ctx.saved_tensors
+    ...         return g * 3 * x ** 2
+    >>> x = tg.tensor([2.0], requires_grad=True)
+    >>> Cube.apply(x).sum().backward(); x.grad
+    tensor([12.])
+    """
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError("Function subclasses must implement forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError("Function subclasses must implement backward(ctx, *grads)")
+
+    @classmethod
+    def apply(cls, *args):
+        from ..autodiff import Node, _edge
+        from ..tensor import Tensor, _new, _wrap
+
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with no_grad():
+            out = cls.forward(ctx, *args)
+        if not isinstance(out, Tensor):
+            if isinstance(out, tuple):
+                raise NotImplementedError(f"{cls.__name__}.forward: returning several tensors is not supported yet")
+            out = _wrap(out)
+        if not (mode.grad_enabled and any(ctx.needs_input_grad)):
+            return out
+        slots, extras = [], []
+        for s in ctx._saved:
+            pos = next((i for i, a in enumerate(args) if a is s), None)
+            if pos is not None:
+                slots.append(("arg", pos))
+            elif s is out:
+                slots.append(("out", 0))
+            else:
+                slots.append(("extra", len(extras)))
+                extras.append(s)
+        op = _CustomOp(cls)
+        params = {"ctx": ctx, "slots": tuple(slots), "nargs": len(args)}
+        node = Node(op, tuple(args) + tuple(extras), params, out._data, user_src())
+        node.next = tuple(_edge(a) for a in args) + (None,) * len(extras)
+        return _new(out._data, requires_grad=True, grad_fn=node)

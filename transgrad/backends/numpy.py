@@ -1,0 +1,58 @@
+"""The NumPy backend: generated code runs with `xp = numpy`."""
+import linecache
+import itertools
+
+import numpy as xp
+
+from ..index import materialize
+
+
+# Helpers callable from generated code. They use only `xp`, so `tg.export` can copy
+# their source into a standalone module.
+def softmax(x, axis):
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis):
+    s = x - xp.max(x, axis=axis, keepdims=True)
+    return s - xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
+
+
+def index_put(shape, v, index, accumulate):
+    z = xp.zeros(shape, v.dtype)
+    if accumulate:
+        xp.add.at(z, index, v)  # repeated indices accumulate
+    else:
+        z[index] = v
+    return z
+
+
+HELPERS = {"softmax": softmax, "log_softmax": log_softmax, "index_put": index_put}
+NAMESPACE = {"xp": xp, **HELPERS}
+
+# eager forms of the primitives whose template needs a materialised index
+IMPL_OVERRIDES = {
+    "getitem": lambda a, *idx, index: a[materialize(index, idx)],
+    "index_put": lambda v, *idx, shape, index, accumulate: index_put(shape, v, materialize(index, idx), accumulate),
+}
+
+_counter = itertools.count()
+
+
+def load(source: str, name: str, namespace=None) -> dict:
+    """Exec generated source and return its globals. The text is registered with
+    linecache so that tracebacks through generated code show the generated lines."""
+    filename = f"<transgrad:{name}:{next(_counter)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    glb = dict(NAMESPACE if namespace is None else namespace)
+    exec(compile(source, filename, "exec"), glb)
+    return glb
+
+
+def install_impls(ops):
+    """Give every op-table row its eager NumPy form, generated from its template."""
+    from ..codegen.emit import impl_source
+
+    for op in ops.values():
+        op.impl = IMPL_OVERRIDES.get(op.name) or load(impl_source(op), op.name)[op.name]

@@ -1,0 +1,116 @@
+"""The IR: a flat SSA list of equations, in the style of a jaxpr.
+
+A `Graph` has input `Var`s, a tuple of `Eqn`s (one primitive application each) and
+outputs. Vars carry shape and dtype; `Lit` holds a Python scalar inlined into code.
+Eqns and Graphs are frozen: passes return new graphs instead of editing in place.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+_ids = itertools.count()
+
+
+class Var:
+    """An SSA value. `hint` is the name codegen tries first (user name or op name)."""
+
+    __slots__ = ("id", "shape", "dtype", "hint")
+
+    def __init__(self, shape, dtype, hint="v"):
+        self.id = next(_ids)
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.hint = hint
+
+    def __repr__(self):
+        return f"{self.hint}:{self.dtype}{list(self.shape)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Lit:
+    """A Python scalar (int, float or bool) written into the code as a literal."""
+
+    value: object
+
+    def __repr__(self):
+        return repr(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Src:
+    """Where the user's code created a value: file, line and the line's text."""
+
+    file: str
+    line: int
+
+    @property
+    def text(self):
+        import linecache
+
+        return linecache.getline(self.file, self.line).strip()
+
+    def __str__(self):
+        import os
+
+        return f"{os.path.basename(self.file)}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Eqn:
+    op: str
+    ins: tuple  # of Var | Lit
+    params: tuple  # sorted (name, value) pairs, hashable
+    out: Var
+    src: Src | None = None
+
+    @property
+    def kw(self):
+        return dict(self.params)
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    inputs: tuple  # of Var
+    eqns: tuple  # of Eqn
+    outputs: tuple  # of Var | Lit | None
+    name: str = "f"
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def replace(self, **changes):
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+    def __str__(self):
+        return pp(self)
+
+
+def pp(g: Graph) -> str:
+    """A jaxpr-style listing of a graph, one equation per line."""
+    lines = [f"{{ lambda {' '.join(map(repr, g.inputs))} ."]
+    for e in g.eqns:
+        ps = "".join(f" {k}={v!r}" for k, v in e.params)
+        args = " ".join(map(_short, e.ins))
+        lines.append(f"  {e.out!r} = {e.op}{('[' + ps.strip() + ']') if ps else ''} {args}")
+    lines.append(f"  in ({', '.join(map(_short, g.outputs))}) }}")
+    return "\n".join(lines)
+
+
+def _short(x):
+    return "None" if x is None else (x.hint if isinstance(x, Var) else repr(x))
+
+
+def lint(g: Graph) -> None:
+    """Check SSA form: every use is defined before it, every Var defined once."""
+    defined = set(id(v) for v in g.inputs)
+    for e in g.eqns:
+        for x in e.ins:
+            if isinstance(x, Var) and id(x) not in defined:
+                raise AssertionError(f"{e.op}: uses {x!r} before it is defined")
+        if id(e.out) in defined:
+            raise AssertionError(f"{e.op}: redefines {e.out!r}")
+        defined.add(id(e.out))
+    for x in g.outputs:
+        if isinstance(x, Var) and id(x) not in defined:
+            raise AssertionError(f"output {x!r} is never defined")

@@ -1,0 +1,86 @@
+"""Structural helpers for VJP rules, written in the Tensor API so rules trace into IR.
+
+Broadcasting is undone in exactly one place, `sum_to` (NOTE [broadcasting]): every binary
+rule passes its raw cotangent through it.
+"""
+from __future__ import annotations
+
+
+def _is_tensor(x):
+    from .tensor import Tensor
+
+    return isinstance(x, Tensor)
+
+
+def sum_to(g, like):
+    """Sum `g` down to the shape of `like` (a Tensor); None when `like` is a Python scalar."""
+    if not _is_tensor(like):
+        return None
+    shape = like.shape
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1
+    )
+    if axes:
+        g = g.sum(dim=axes, keepdim=True)
+    return g.reshape(shape) if g.shape != shape else g
+
+
+def unreduce(g, shape, axis, keepdims):
+    """Broadcast a reduction's cotangent back to the input `shape`."""
+    if not keepdims and axis is not None:
+        kept = list(g.shape)
+        for a in sorted(axis):
+            kept.insert(a, 1)
+        g = g.reshape(tuple(kept))
+    return g.expand(*shape)
+
+
+def reduced_count(shape, axis):
+    n = 1
+    for i, s in enumerate(shape):
+        if axis is None or i in axis:
+            n *= s
+    return n
+
+
+def matmul_vjp(g, a, b):
+    """Cotangents of a @ b, with 1-D operands promoted as NumPy does and batch dims summed."""
+    from .tensor import Tensor
+
+    if a.ndim == 1 and b.ndim == 1:
+        return g * b, g * a
+    a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
+    b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
+    out_shape = list(g.shape)
+    if a.ndim == 1:
+        out_shape.insert(len(out_shape) - (0 if b.ndim == 1 else 1), 1)
+    if b.ndim == 1:
+        out_shape.append(1)
+    g2 = g.reshape(tuple(out_shape)) if tuple(out_shape) != g.shape else g
+    ga = sum_to(g2 @ b2.transpose(-1, -2), a2)
+    gb = sum_to(a2.transpose(-1, -2) @ g2, b2)
+    assert isinstance(ga, Tensor)
+    return ga.reshape(a.shape), gb.reshape(b.shape)
+
+
+def extreme_vjp(g, out, a, axis, keepdims):
+    """max/min: the cotangent is shared evenly among the tied extreme elements."""
+    mask = (a == unreduce(out, a.shape, axis, keepdims)).astype(g.dtype)
+    return (unreduce(g, a.shape, axis, keepdims) * mask / mask.sum(dim=axis, keepdim=True),)
+
+
+def split_vjp(g, xs, axis, stacked):
+    """cat/stack: each input's cotangent is its slice of `g` along `axis`."""
+    out, start = [], 0
+    for x in xs:
+        if stacked:
+            idx = (slice(None),) * axis + (start,)
+            start += 1
+        else:
+            idx = (slice(None),) * axis + (slice(start, start + x.shape[axis]),)
+            start += x.shape[axis]
+        out.append(g[idx])
+    return tuple(out)
