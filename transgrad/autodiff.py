@@ -243,7 +243,7 @@ def _compiled(roots, seeds, targets):
         targets = [n for n in order if type(n) is AccumulateGrad or n._retained is not None]
     index, parts = _structure(order)
     root_idx = tuple(index[id(r)] for r in roots)
-    target_idx = tuple(index[id(t)] for t in targets)
+    target_idx = tuple(index.get(id(t), -1) for t in targets)  # -1: not reached, no gradient
     key = (parts, root_idx, target_idx, tuple((s.shape, s.dtype) for s in seeds))
     uncacheable = any(getattr(n.op, "custom", False) for n in order if type(n) is Node)
     c = None if uncacheable else _cache.get(key)

@@ -11,7 +11,7 @@ primitive with no gradient. A row's `name` is its grad_fn name, as PyTorch spell
 from __future__ import annotations
 
 from .codegen.template import Template
-from .rules import extreme_vjp, matmul_vjp, reduced_count, split_vjp, sum_to, unreduce
+from .rules import extreme_vjp, matmul_vjp, pow_vjp, reduced_count, split_vjp, sum_to, unreduce
 
 NONDIFF = None
 
@@ -21,8 +21,9 @@ class Op:
 
     def __init__(self, name, inputs, params, template, vjp, grad_fn_name=None):
         self.name = name
-        self.variadic = inputs.startswith("*")
-        self.inputs = tuple(inputs.lstrip("*").split())
+        names = inputs.split()
+        self.variadic = bool(names) and names[-1].startswith("*")  # the last input may be `*xs`
+        self.inputs = tuple(n.lstrip("*") for n in names)
         self.params = tuple(params.split())
         self.template = template
         self.vjp = vjp
@@ -66,7 +67,7 @@ op("add",       "a b",   "",                      "{a} + {b}",                  
 op("sub",       "a b",   "",                      "{a} - {b}",                                         lambda g, out, a, b: (sum_to(g, a), sum_to(-g, b)))
 op("mul",       "a b",   "",                      "{a} * {b}",                                         lambda g, out, a, b: (sum_to(g * b, a), sum_to(g * a, b)))
 op("div",       "a b",   "",                      "{a} / {b}",                                         lambda g, out, a, b: (sum_to(g / b, a), sum_to(-(g * out) / b, b)))
-op("pow",       "a b",   "",                      "{a} ** {b}",                                        lambda g, out, a, b: (sum_to(g * b * a ** (b - 1), a), sum_to(g * out * _where(a == 0, 0, a.log()), b)))
+op("pow",       "a b",   "",                      "{a} ** {b}",                                        pow_vjp)
 op("maximum",   "a b",   "",                      "xp.maximum({a}, {b})",                              lambda g, out, a, b: (sum_to(_where(a > b, g, _where(a == b, g * 0.5, 0)), a), sum_to(_where(a < b, g, _where(a == b, g * 0.5, 0)), b)))
 op("minimum",   "a b",   "",                      "xp.minimum({a}, {b})",                              lambda g, out, a, b: (sum_to(_where(a < b, g, _where(a == b, g * 0.5, 0)), a), sum_to(_where(a > b, g, _where(a == b, g * 0.5, 0)), b)))
 op("neg",       "a",     "",                      "-{a}",                                              lambda g, out, a: (-g,))

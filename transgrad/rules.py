@@ -5,6 +5,8 @@ rule passes its raw cotangent through it.
 """
 from __future__ import annotations
 
+import math
+
 
 def _is_tensor(x):
     from .tensor import Tensor
@@ -26,6 +28,21 @@ def sum_to(g, like):
     if axes:
         g = g.sum(dim=axes, keepdim=True)
     return g.reshape(shape) if g.shape != shape else g
+
+
+def pow_vjp(g, out, a, b):
+    """a ** b, where either side may be a Python scalar. d/db uses log(a), taken as 0
+    where a == 0 (the limit of out * log(a) there)."""
+    from .tensor import where
+
+    ga = sum_to(g * b * a ** (b - 1), a) if _is_tensor(a) else None
+    if not _is_tensor(b):
+        return ga, None
+    if _is_tensor(a):
+        log_a = where(a == 0, 0, a.log())
+    else:
+        log_a = math.log(a) if a > 0 else (0.0 if a == 0 else math.nan)
+    return ga, sum_to(g * out * log_a, b)
 
 
 def unreduce(g, shape, axis, keepdims):

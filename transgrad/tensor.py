@@ -36,8 +36,8 @@ def _check_dtype(dt, where):
 def _to_array(data, dtype=None, where="tensor()"):
     if isinstance(data, Tensor):
         a = data._data
-    elif isinstance(data, np.ndarray):
-        a = data
+    elif isinstance(data, (np.ndarray, np.generic)):
+        a = np.asarray(data)
     else:
         a = np.asarray(_unwrap_nested(data))
         if dtype is None and a.dtype.kind == "f":
@@ -125,8 +125,9 @@ def _binary(name, a, b):
             raise TypeError(f"{name}: unsupported operand type {type(x).__name__}")
     ka = a.dtype.kind if isinstance(a, Tensor) else ("f" if isinstance(a, float) else "i")
     kb = b.dtype.kind if isinstance(b, Tensor) else ("f" if isinstance(b, float) else "i")
-    if name == "div" and ka != "f" and kb != "f":
+    if name == "div" and ka != "f" and kb != "f":  # true division of integers gives floats
         a = a.astype(default_dtype) if isinstance(a, Tensor) else float(a)
+        b = b.astype(default_dtype) if isinstance(b, Tensor) else float(b)
     elif (ka == "f") != (kb == "f") and name not in ("logical_and", "logical_or"):
         f = a if ka == "f" else b
         fdt = f.dtype if isinstance(f, Tensor) else default_dtype
@@ -570,7 +571,7 @@ def _fmt_floats(a):
     big = np.abs(finite).max() if finite.size else 0
     nz = np.abs(finite[finite != 0])
     small = nz.min() if nz.size else 1
-    if big >= 1e8 or small < 1e-4 or (finite.size and big / small > 1e8):
+    if big >= 1e8 or small < 1e-4 or (finite.size and big / small > 1e3):
         return lambda v: f"{v:.4e}"
     return lambda v: f"{v:.4f}"
 

@@ -55,4 +55,4 @@ def install_impls(ops):
     from ..codegen.emit import impl_source
 
     for op in ops.values():
-        op.impl = IMPL_OVERRIDES.get(op.name) or load(impl_source(op), op.name)[op.name]
+        op.impl = IMPL_OVERRIDES.get(op.name) or load(impl_source(op), op.name)[op.name + "_impl"]

@@ -94,7 +94,7 @@ def emit(graph: Graph, name: str, comment: str = "grad of", names: dict | None =
 
 
 def impl_source(op) -> str:
-    """`def add(a, b): return a + b`: the eager form of a primitive, from its template."""
+    """`def add_impl(a, b): return a + b`: the eager form of a primitive, from its template."""
     args = {n: cst.Name(n) for n in op.inputs + op.params}
     star = op.inputs[-1] if op.variadic else None
     pos = [cst.Param(cst.Name(n)) for n in op.inputs if n != star]
@@ -104,5 +104,5 @@ def impl_source(op) -> str:
         kwonly_params=[cst.Param(cst.Name(n)) for n in op.params],
     )
     body = cst.IndentedBlock([cst.SimpleStatementLine([cst.Return(op.tpl.fill(args))])])
-    return cst.Module([cst.FunctionDef(cst.Name(op.name), params, body)]).code
+    return cst.Module([cst.FunctionDef(cst.Name(op.name + "_impl"), params, body)]).code
 

@@ -1,0 +1,1 @@
+"""Code generation: op templates, names, and Graph -> Python source via LibCST."""
