@@ -13,6 +13,9 @@ import threading
 import weakref
 from collections import OrderedDict
 
+import numpy as np
+
+from . import tensor as T
 from ._state import mode
 from .backends import numpy as np_backend
 from .codegen.emit import emit
@@ -34,7 +37,13 @@ class Node:
         self.params = params
         self.out_data = out
         self.src = src
-        self.next = tuple(_edge(a) for a in args)
+        edges = []
+        for a in args:
+            if type(a) is not T.Tensor or not a._rg:
+                edges.append(None if not isinstance(a, T.Tensor) or not a._rg else _edge(a))
+            else:
+                edges.append(a.grad_fn if a.grad_fn is not None else _edge(a))
+        self.next = tuple(edges)
         self.seq = next(_seq)
         self._retained = None
 
@@ -68,9 +77,7 @@ class AccumulateGrad:
 
 
 def _edge(a):
-    from .tensor import Tensor
-
-    if not isinstance(a, Tensor) or not a._rg:
+    if not isinstance(a, T.Tensor) or not a._rg:
         return None
     if a.grad_fn is not None:
         return a.grad_fn
@@ -82,53 +89,47 @@ def _edge(a):
 
 
 # ---- the graph reachable from the roots ---------------------------------------------------------
-def _topo(roots):
-    """Nodes reachable from `roots`, producers before consumers (iterative: deep graphs
-    must not hit the recursion limit)."""
-    order, seen, stack = [], set(), [(r, False) for r in roots]
+def _walk(roots):
+    """Nodes reachable from `roots`, producers before consumers, with the graph's cache key.
+
+    The key holds every node's op, params, source line and output shape, and its edges as
+    positions in the order; constant inputs are numbered by identity so that sharing is
+    part of the key. The walk is iterative: deep graphs must not hit the recursion limit.
+    """
+    order, index, parts, consts = [], {}, [], {}
+    stack = [(r, False) for r in reversed(roots)]
     while stack:
         n, done = stack.pop()
         if done:
+            index[id(n)] = len(order)
             order.append(n)
-            continue
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        stack.append((n, True))
-        for e in n.next:
-            if e is not None and id(e) not in seen:
-                stack.append((e, False))
-    return order
+            parts.append(_part(n, index, consts))
+        elif id(n) not in index:
+            index[id(n)] = None  # visiting
+            stack.append((n, True))
+            for e in n.next:
+                if e is not None and id(e) not in index:
+                    stack.append((e, False))
+    return order, index, tuple(parts)
 
 
-def _structure(order):
-    """The cache key of a graph: every node's op, params, source line and shapes, and its
-    edges as positions in `order`. Constant inputs are numbered by identity so that
-    sharing is part of the key."""
-    from .tensor import Tensor
-
-    index = {id(n): i for i, n in enumerate(order)}
-    consts, parts = {}, []
-    for n in order:
-        if type(n) is AccumulateGrad:
-            v = n.variable
-            parts.append((v.shape, v.dtype))
-            continue
-        if n.saved is None:
-            raise RuntimeError(
-                f"Trying to backward through the graph a second time (through {n.name()}); the saved "
-                "values were freed by the first backward. Pass retain_graph=True to the first backward.")
-        ins = []
-        for e, a in zip(n.next, n.saved):
-            if e is not None:
-                ins.append(index[id(e)])
-            elif isinstance(a, Tensor):
-                ins.append(("c", consts.setdefault(id(a), len(consts)), a.shape, a.dtype))
-            else:
-                ins.append((type(a), a))
-        out = n.out_data
-        parts.append((n.op, tuple(n.params.items()), n.src, out.shape, out.dtype, tuple(ins)))
-    return index, tuple(parts)
+def _part(n, index, consts):
+    if type(n) is AccumulateGrad:
+        v = n.variable
+        return v.shape, v.dtype
+    if n.saved is None:
+        raise RuntimeError(
+            f"Trying to backward through the graph a second time (through {n.name()}); the saved "
+            "values were freed by the first backward. Pass retain_graph=True to the first backward.")
+    ins = []
+    for e, a in zip(n.next, n.saved):
+        if e is not None:
+            ins.append(index[id(e)])
+        elif type(a) is T.Tensor:
+            ins.append(("c", consts.setdefault(id(a), len(consts)), a.shape, a.dtype))
+        else:
+            ins.append((type(a), a))
+    return n.op, tuple(n.params.items()), n.src, n.out_data.shape, tuple(ins)
 
 
 class Compiled:
@@ -174,8 +175,6 @@ def _const_name(t):
 
 # ---- building the backward graph --------------------------------------------------------------
 def _build(order, index, root_idx, seeds, target_idx):
-    from .tensor import Tensor
-
     names = _forward_names(order, root_idx)
     target_set = set(target_idx)
     tr = Tracer()
@@ -210,7 +209,7 @@ def _build(order, index, root_idx, seeds, target_idx):
                 continue
             args = []
             for k, (e, a) in enumerate(zip(n.next, n.saved)):
-                if not isinstance(a, Tensor):
+                if not isinstance(a, T.Tensor):
                     args.append(a)
                 elif e is not None and type(e) is not AccumulateGrad:
                     j = index[id(e)]
@@ -238,10 +237,9 @@ def _build(order, index, root_idx, seeds, target_idx):
 
 def _compiled(roots, seeds, targets):
     """(order, Compiled) for the graph reachable from root edges, cached by structure."""
-    order = _topo(roots)
+    order, index, parts = _walk(roots)
     if targets is None:  # backward(): every leaf, and every non-leaf that retains its grad
         targets = [n for n in order if type(n) is AccumulateGrad or n._retained is not None]
-    index, parts = _structure(order)
     root_idx = tuple(index[id(r)] for r in roots)
     target_idx = tuple(index.get(id(t), -1) for t in targets)  # -1: not reached, no gradient
     key = (parts, root_idx, target_idx, tuple((s.shape, s.dtype) for s in seeds))
@@ -262,8 +260,6 @@ def _compiled(roots, seeds, targets):
 
 def _run(roots, seeds, targets, retain_graph, create_graph):
     """Cotangents of `targets` (edges) given `seeds` at `roots` (edges)."""
-    from .tensor import _new
-
     seed_arrays = [s._data for s in seeds]
     order, c, targets = _compiled(roots, seed_arrays, targets)
     if create_graph:
@@ -276,7 +272,7 @@ def _run(roots, seeds, targets, retain_graph, create_graph):
         args = [seed_arrays[b[1]] if b[0] == "seed" else
                 (order[b[0]].out_data if b[1] < 0 else order[b[0]].saved[b[1]]._data) for b in c.plan]
         out = c.fn(*args)
-        grads = [None if a is None else _new(a) for a in (out if len(c.graph.outputs) > 1 else (out,))]
+        grads = [None if a is None else T._new(a) for a in (out if len(c.graph.outputs) > 1 else (out,))]
     if not retain_graph:
         for n in order:
             if type(n) is Node:
@@ -285,11 +281,9 @@ def _run(roots, seeds, targets, retain_graph, create_graph):
 
 
 def _saved_tensor(node, k):
-    from .tensor import _new
-
     if k >= 0:
         return node.saved[k]
-    return _new(node.out_data, requires_grad=True, grad_fn=node)
+    return T._new(node.out_data, requires_grad=True, grad_fn=node)
 
 
 class _grad_mode:
@@ -304,25 +298,21 @@ class _grad_mode:
 
 
 def _roots_and_seeds(tensors, grad_tensors, where):
-    from .tensor import Tensor, _to_array, tensor
-
     roots, seeds = [], []
     grad_tensors = grad_tensors or [None] * len(tensors)
     if len(grad_tensors) != len(tensors):
         raise RuntimeError(f"{where}: got {len(tensors)} outputs but {len(grad_tensors)} gradients")
     for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
-        if not isinstance(t, Tensor):
+        if not isinstance(t, T.Tensor):
             raise TypeError(f"{where}: expected a Tensor, got {type(t).__name__}")
         if not t._rg:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
         if g is None:
             if t.numel() != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs (got shape {t.shape})")
-            import numpy as np
-
-            g = tensor(np.ones(t.shape, t.dtype))
-        elif not isinstance(g, Tensor):
-            g = tensor(_to_array(g, t.dtype))
+            g = T._new(np.ones(t.shape, t.dtype))
+        elif not isinstance(g, T.Tensor):
+            g = T.tensor(T._to_array(g, t.dtype))
         if g.shape != t.shape:
             if g.numel() == t.numel() == 1:  # the tutorial's out.backward(tg.Tensor([1.0]))
                 g = g.reshape(t.shape)
@@ -355,9 +345,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 
 
 def _detached(g):
-    from .tensor import _new
-
-    return g if g.grad_fn is None else _new(g._data)
+    return g if g.grad_fn is None else T._new(g._data)
 
 
 def _accumulated(old, g):
@@ -377,16 +365,14 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     >>> tg.autograd.grad(gx.sum(), x)[0]   # 6 x
     tensor([ 6., 12.])
     """
-    from .tensor import Tensor
-
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    single = isinstance(inputs, Tensor)
+    outputs = [outputs] if isinstance(outputs, T.Tensor) else list(outputs)
+    single = isinstance(inputs, T.Tensor)
     inputs = [inputs] if single else list(inputs)
-    if isinstance(grad_outputs, Tensor):
+    if isinstance(grad_outputs, T.Tensor):
         grad_outputs = [grad_outputs]
     roots, seeds = _roots_and_seeds(outputs, grad_outputs, "grad")
     for i, t in enumerate(inputs):
-        if not isinstance(t, Tensor) or not t._rg:
+        if not isinstance(t, T.Tensor) or not t._rg:
             raise RuntimeError(f"grad: input {i} does not require grad")
     targets = [_edge(t) for t in inputs]
     _, grads = _run(roots, seeds, targets, create_graph if retain_graph is None else retain_graph, create_graph)
@@ -414,8 +400,6 @@ def inplace(t, name, make):
     if t._rg and t.grad_fn is None and mode.grad_enabled:
         raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation.")
     new = make()._data
-    import numpy as np
-
     if isinstance(t._data, np.ndarray) and t._data.flags.writeable and t._data.shape == np.shape(new):
         np.copyto(t._data, new, casting="unsafe")
     else:

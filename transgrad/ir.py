@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 _ids = itertools.count()
 
@@ -56,11 +57,12 @@ class Src:
         return f"{os.path.basename(self.file)}:{self.line}"
 
 
-@dataclass(frozen=True, slots=True)
-class Eqn:
+class Eqn(NamedTuple):
+    """`out = op[params](*ins)`, created by the user's line `src`."""
+
     op: str
     ins: tuple  # of Var | Lit
-    params: tuple  # sorted (name, value) pairs, hashable
+    params: tuple  # (name, value) pairs, hashable
     out: Var
     src: Src | None = None
 

@@ -10,6 +10,7 @@ primitive with no gradient. A row's `name` is its grad_fn name, as PyTorch spell
 """
 from __future__ import annotations
 
+from . import tensor as T
 from .codegen.template import Template
 from .rules import extreme_vjp, matmul_vjp, pow_vjp, reduced_count, split_vjp, sum_to, unreduce
 
@@ -44,21 +45,15 @@ def op(name, inputs, params, template, vjp, grad_fn_name=None):
 
 
 def _where(c, a, b):
-    from .tensor import where
-
-    return where(c, a, b)
+    return T.where(c, a, b)
 
 
 def _index_put(g, idx, shape, index, accumulate):
-    from .tensor import apply
-
-    return apply(OPS["index_put"], g, *idx, shape=shape, index=index, accumulate=accumulate)
+    return T.apply(OPS["index_put"], g, *idx, shape=shape, index=index, accumulate=accumulate)
 
 
 def _getitem(g, idx, index):
-    from .tensor import apply
-
-    return apply(OPS["getitem"], g, *idx, index=index)
+    return T.apply(OPS["getitem"], g, *idx, index=index)
 
 
 # fmt: off

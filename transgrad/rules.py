@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 
+from . import tensor as T
+
 
 def _is_tensor(x):
-    from .tensor import Tensor
-
-    return isinstance(x, Tensor)
+    return isinstance(x, T.Tensor)
 
 
 def sum_to(g, like):
@@ -33,13 +33,11 @@ def sum_to(g, like):
 def pow_vjp(g, out, a, b):
     """a ** b, where either side may be a Python scalar. d/db uses log(a), taken as 0
     where a == 0 (the limit of out * log(a) there)."""
-    from .tensor import where
-
     ga = sum_to(g * b * a ** (b - 1), a) if _is_tensor(a) else None
     if not _is_tensor(b):
         return ga, None
     if _is_tensor(a):
-        log_a = where(a == 0, 0, a.log())
+        log_a = T.where(a == 0, 0, a.log())
     else:
         log_a = math.log(a) if a > 0 else (0.0 if a == 0 else math.nan)
     return ga, sum_to(g * out * log_a, b)
@@ -65,8 +63,6 @@ def reduced_count(shape, axis):
 
 def matmul_vjp(g, a, b):
     """Cotangents of a @ b, with 1-D operands promoted as NumPy does and batch dims summed."""
-    from .tensor import Tensor
-
     if a.ndim == 1 and b.ndim == 1:
         return g * b, g * a
     a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
@@ -79,7 +75,6 @@ def matmul_vjp(g, a, b):
     g2 = g.reshape(tuple(out_shape)) if tuple(out_shape) != g.shape else g
     ga = sum_to(g2 @ b2.transpose(-1, -2), a2)
     gb = sum_to(a2.transpose(-1, -2) @ g2, b2)
-    assert isinstance(ga, Tensor)
     return ga.reshape(a.shape), gb.reshape(b.shape)
 
 

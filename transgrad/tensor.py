@@ -72,20 +72,24 @@ def _new(data, requires_grad=False, grad_fn=None):
 
 def apply(op, *args, **params):
     """Run primitive `op` eagerly; record it for autograd and for the active tracer."""
-    datas = [a._data if isinstance(a, Tensor) else a for a in args]
+    datas, wants_grad = [], False
+    for a in args:
+        if isinstance(a, Tensor):
+            datas.append(a._data)
+            wants_grad = wants_grad or a._rg
+        else:
+            datas.append(a)
     try:
         out = op.impl(*datas, **params)
     except Exception as e:
         raise _op_error(op, args, e) from None
     t = _new(out)
-    if op.vjp is not None and mode.grad_enabled and out.dtype.kind == "f":
-        for a in args:
-            if isinstance(a, Tensor) and a._rg:
-                t._rg = True
-                t.grad_fn = Node(op, args, params, out, user_src())
-                break
-    if mode.tracer is not None:
-        mode.tracer.record(op, args, params, t)
+    m = mode
+    if wants_grad and m.grad_enabled and op.vjp is not None and out.dtype.kind == "f":
+        t._rg = True
+        t.grad_fn = _ad.Node(op, args, params, out, user_src())
+    if m.tracer is not None:
+        m.tracer.record(op, args, params, t)
     return t
 
 
@@ -119,6 +123,12 @@ def _py(x):
 def _binary(name, a, b):
     """Binary op with PyTorch's promotion: an int or bool tensor meeting a float operand
     becomes the float dtype (NumPy would go to float64); Python scalars stay weak."""
+    ta, tb = type(a), type(b)
+    if ta is Tensor and a._data.dtype.kind == "f":  # fast path: nothing to promote
+        if tb is float or tb is int or (tb is Tensor and b._data.dtype.kind == "f"):
+            return apply(OPS[name], a, b)
+    elif tb is Tensor and (ta is float or ta is int) and b._data.dtype.kind == "f":
+        return apply(OPS[name], a, b)
     a, b = _wrap(_py(a)), _wrap(_py(b))
     for x in (a, b):
         if not isinstance(x, Tensor) and not _is_scalar(x):
@@ -250,7 +260,7 @@ class Tensor:
         return self.ndim
 
     def numel(self):
-        return int(np.prod(self.shape))
+        return self._data.size
 
     def __len__(self):
         if self.ndim == 0:
@@ -276,16 +286,12 @@ class Tensor:
         return out
 
     def register_hook(self, fn):
-        from .autodiff import register_hook
-
-        return register_hook(self, fn)
+        return _ad.register_hook(self, fn)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad,
         by running generated backward code (see `tg.backward_code`)."""
-        from .autodiff import backward
-
-        backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
+        _ad.backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
 
     # ---- values reaching Python (guards when tracing) ------------------------------
     def _concrete(self, how):
@@ -401,6 +407,8 @@ class Tensor:
 
     # ---- reductions ----------------------------------------------------------------
     def sum(self, dim=None, keepdim=False):
+        if self.dtype.kind in "biu" and self.dtype != int64:  # as PyTorch: integer sums are int64
+            return self.astype(int64).sum(dim, keepdim)
         return apply(OPS["sum"], self, axis=_dims(dim, self.ndim, "sum"), keepdims=bool(keepdim))
 
     def mean(self, dim=None, keepdim=False):
@@ -532,9 +540,7 @@ class Tensor:
         return self.fill_(0)
 
     def fill_(self, value):
-        from .autodiff import inplace
-
-        return inplace(self, "fill_", lambda: full_like(self, value))
+        return _ad.inplace(self, "fill_", lambda: full_like(self, value))
 
     def __repr__(self):
         return _repr(self)
@@ -754,5 +760,5 @@ def stack(tensors, dim=0):
     return apply(OPS["stack"], *ts, axis=axis)
 
 
-from .autodiff import Node  # noqa: E402  (Node needs Tensor; apply needs Node)
+from . import autodiff as _ad  # noqa: E402  (autodiff needs Tensor; apply needs autodiff.Node)
 

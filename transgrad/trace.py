@@ -10,6 +10,7 @@ import functools
 
 import libcst as cst
 
+from . import tensor as T
 from ._state import mode, user_src
 from .ir import Eqn, Lit, Src, Var
 
@@ -27,9 +28,7 @@ class Tracer:
         self.src = src  # fixed source for every eqn; None = the user's current line
 
     def placeholder(self, data, hint):
-        from .tensor import _new
-
-        t = _new(data)
+        t = T._new(data)
         v = Var(t.shape, t.dtype, hint)
         self.inputs.append(v)
         self.vars[id(t)] = v
@@ -48,9 +47,7 @@ class Tracer:
             "backward rules may only use their arguments")
 
     def record(self, op, args, params, out):
-        from .tensor import Tensor
-
-        ins = tuple(self.var(a) if isinstance(a, Tensor) else Lit(a) for a in args)
+        ins = tuple(self.var(a) if isinstance(a, T.Tensor) else Lit(a) for a in args)
         v = Var(out.shape, out.dtype, op.name)
         self.vars[id(out)] = v
         self.keep.append(out)

@@ -5,7 +5,7 @@ def loss_backward(g_loss, log_softmax_1, h, w2, x):
     g_getitem = xp.broadcast_to(div, (4,));  del div
     g_log_softmax = index_put((4, 2), g_getitem, xp.s_[:, 0], False);  del g_getitem
     exp = xp.exp(log_softmax_1);  del log_softmax_1
-    sum_1 = xp.sum(g_log_softmax, axis=(1,), keepdims=True)
+    sum_1 = xp.add.reduce(g_log_softmax, axis=(1,), keepdims=True)
     mul = exp * sum_1;  del exp, sum_1
     g_logits = g_log_softmax - mul;  del g_log_softmax, mul
     # grad of: logits = h @ w2  [golden_cases.py:26]

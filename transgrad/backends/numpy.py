@@ -4,6 +4,7 @@ import itertools
 
 import numpy as xp
 
+from ..codegen.template import Template
 from ..index import materialize
 
 
@@ -28,7 +29,21 @@ def index_put(shape, v, index, accumulate):
     return z
 
 
-HELPERS = {"softmax": softmax, "log_softmax": log_softmax, "index_put": index_put}
+def mean(x, axis, keepdims):
+    s = xp.add.reduce(x, axis=axis, keepdims=keepdims)
+    return s / (x.size // s.size if s.size else 0)
+
+
+HELPERS = {"softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean}
+
+# NumPy's reductions spend most of their time in Python wrappers; the ufunc methods
+# compute the same (pairwise summation included) several times faster on small arrays.
+TEMPLATES = {name: Template(text) for name, text in {
+    "sum": "xp.add.reduce({a}, axis={axis}, keepdims={keepdims})",
+    "mean": "mean({a}, {axis}, {keepdims})",
+    "amax": "xp.maximum.reduce({a}, axis={axis}, keepdims={keepdims})",
+    "amin": "xp.minimum.reduce({a}, axis={axis}, keepdims={keepdims})",
+}.items()}
 NAMESPACE = {"xp": xp, **HELPERS}
 
 # eager forms of the primitives whose template needs a materialised index
@@ -55,4 +70,4 @@ def install_impls(ops):
     from ..codegen.emit import impl_source
 
     for op in ops.values():
-        op.impl = IMPL_OVERRIDES.get(op.name) or load(impl_source(op), op.name)[op.name + "_impl"]
+        op.impl = IMPL_OVERRIDES.get(op.name) or load(impl_source(op, TEMPLATES), op.name)[op.name + "_impl"]

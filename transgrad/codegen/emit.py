@@ -6,12 +6,14 @@ that came from one user source line gets a comment naming that line.
 """
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from ..index import Arr, Sl
 from ..ir import Graph, Lit, Var
 from ..ops import OPS
-from ..backends.numpy import HELPERS
+from ..backends.numpy import HELPERS, TEMPLATES
 from ..passes import last_uses
 from .names import Namespace
 from .template import literal
@@ -33,25 +35,62 @@ def _index_elements(spec, args):
     return [cst.SubscriptElement(el(i)) for i in spec]
 
 
-def expression(op, args, params, xp="xp"):
-    """The filled template of primitive `op` on argument nodes `args`."""
+def expression(op, args, params, templates=None):
+    """The filled template of primitive `op` on argument nodes `args`; `templates` holds a
+    backend's overrides of the table's forms."""
     row = OPS[op]
+    tpl = (templates or {}).get(op, row.tpl)
     fixed = row.inputs[:-1] if row.variadic else row.inputs
     subs = dict(zip(fixed, args))
     rest = args[len(fixed):]
     if row.variadic:
         subs[row.inputs[-1]] = cst.List([cst.Element(a) for a in rest])
     for k, v in params.items():
-        subs[k] = _index_elements(v, rest) if k == "index" else literal(v, xp)
-    return row.tpl.fill(subs)
+        subs[k] = _index_elements(v, rest) if k == "index" else literal(v)
+    return tpl.fill(subs)
 
 
 def _comment(text):
     return cst.EmptyLine(comment=cst.Comment("# " + "".join(c if c.isprintable() else " " for c in text)))
 
 
-def emit(graph: Graph, name: str, comment: str = "grad of", names: dict | None = None) -> str:
-    """Source text of `def name(<inputs>): ...` computing `graph` with `xp` ops.
+# NOTE [printing]: LibCST prints each distinct statement *shape* once (op, params, literal
+# arguments, number of freed values), with sentinel names `__tg_<k>__`; statements of the
+# same shape reuse that text with their own names put in the sentinels' places. Names come
+# from `Namespace` (valid, non-reserved identifiers) and literals are part of the shape,
+# so all code structure is LibCST's, while a 10,000-statement function prints in
+# milliseconds instead of seconds.
+_SENTINEL = re.compile(r"__tg_(\d+)__")
+_printed: dict = {}
+
+
+def _sentinel(k):
+    return cst.Name(f"__tg_{k}__")
+
+
+def _statement_shape(e, ndel, templates):
+    argsig = tuple(None if isinstance(x, Var) else (type(x.value), repr(x.value)) for x in e.ins)
+    key = (id(templates), e.op, e.params, argsig, ndel)
+    text = _printed.get(key)
+    if text is None:
+        k = iter(range(1, len(e.ins) + 1))
+        args = [_sentinel(next(k)) if isinstance(x, Var) else literal(x.value) for x in e.ins]
+        nvars = sum(a is None for a in argsig)
+        small = [cst.Assign([cst.AssignTarget(_sentinel(0))], expression(e.op, args, e.kw, templates),
+                            semicolon=_SEMI if ndel else cst.MaybeSentinel.DEFAULT)]
+        if ndel:
+            targets = [_sentinel(1 + nvars + j) for j in range(ndel)]
+            small.append(cst.Del(targets[0] if ndel == 1 else cst.Tuple([cst.Element(t) for t in targets], lpar=[], rpar=[])))
+        text = _printed[key] = _MODULE.code_for_node(cst.SimpleStatementLine(small))
+    return text
+
+
+_MODULE = cst.Module([])
+
+
+def emit(graph: Graph, name: str, comment: str = "grad of", templates=None) -> str:
+    """Source text of `def name(<inputs>): ...` computing `graph` with `xp` ops
+    (`templates`: a backend's overrides of op-table forms; NumPy's by default).
 
     >>> from transgrad.ir import Var, Eqn, Graph, Lit
     >>> x = Var((2,), "float32", "x"); y = Var((2,), "float32", "y")
@@ -60,40 +99,31 @@ def emit(graph: Graph, name: str, comment: str = "grad of", names: dict | None =
         y = x * 2;  del x
         return y
     """
+    templates = TEMPLATES if templates is None else templates
     ns = Namespace(reserved=HELPER_NAMES)
-    nm = {} if names is None else names
-    for v in graph.inputs:
-        nm[id(v)] = ns.create(v.hint)
-
-    def node(x):
-        if isinstance(x, Var):
-            return cst.Name(nm[id(x)])
-        return literal(x.value)
-
+    nm = {id(v): ns.create(v.hint) for v in graph.inputs}
     dels = last_uses(graph)
-    body, prev_src = [], object()
+    lines, prev_src = [], object()
     for i, e in enumerate(graph.eqns):
-        expr = expression(e.op, [node(x) for x in e.ins], e.kw)
-        nm[id(e.out)] = ns.create(e.out.hint)
-        small = [cst.Assign([cst.AssignTarget(cst.Name(nm[id(e.out)]))], expr, semicolon=_SEMI if i in dels else cst.MaybeSentinel.DEFAULT)]
-        if i in dels:
-            targets = [cst.Name(nm[id(v)]) for v in dels[i]]
-            small.append(cst.Del(targets[0] if len(targets) == 1 else cst.Tuple([cst.Element(t) for t in targets], lpar=[], rpar=[])))
-        lead = []
         if e.src is not None and e.src != prev_src:
             text = e.src.text
-            lead = [_comment(f"{comment}: {text}  [{e.src}]" if text else f"{comment}: [{e.src}]")]
+            note = f"{comment}: {text}  [{e.src}]" if text else f"{comment}: [{e.src}]"
+            lines.append("    " + _MODULE.code_for_node(_comment(note)))
         prev_src = e.src
-        body.append(cst.SimpleStatementLine(small, leading_lines=lead))
-    outs = [cst.Name("None") if x is None else node(x) for x in graph.outputs]
-    ret = outs[0] if len(outs) == 1 else cst.Tuple([cst.Element(o) for o in outs])
-    body.append(cst.SimpleStatementLine([cst.Return(ret)]))
+        dying = dels.get(i, ())
+        names = [nm[id(x)] for x in e.ins if isinstance(x, Var)] + [nm[id(v)] for v in dying]
+        nm[id(e.out)] = out = ns.create(e.out.hint)
+        names.insert(0, out)
+        lines.append("    " + _SENTINEL.sub(lambda m: names[int(m.group(1))], _statement_shape(e, len(dying), templates)))
+    outs = [cst.Name("None") if x is None else (cst.Name(nm[id(x)]) if isinstance(x, Var) else literal(x.value))
+            for x in graph.outputs]
+    ret = cst.SimpleStatementLine([cst.Return(outs[0] if len(outs) == 1 else cst.Tuple([cst.Element(o) for o in outs]))])
     params = cst.Parameters([cst.Param(cst.Name(nm[id(v)])) for v in graph.inputs])
-    fn = cst.FunctionDef(cst.Name(name), params, cst.IndentedBlock(body))
-    return cst.Module([fn]).code
+    header, tail = _MODULE.code_for_node(cst.FunctionDef(cst.Name(name), params, cst.IndentedBlock([ret]))).split("\n", 1)
+    return header + "\n" + "".join(lines) + tail
 
 
-def impl_source(op) -> str:
+def impl_source(op, templates=None) -> str:
     """`def add_impl(a, b): return a + b`: the eager form of a primitive, from its template."""
     args = {n: cst.Name(n) for n in op.inputs + op.params}
     star = op.inputs[-1] if op.variadic else None
@@ -103,6 +133,7 @@ def impl_source(op) -> str:
         star_arg=cst.Param(cst.Name(star)) if star else (cst.ParamStar() if op.params else cst.MaybeSentinel.DEFAULT),
         kwonly_params=[cst.Param(cst.Name(n)) for n in op.params],
     )
-    body = cst.IndentedBlock([cst.SimpleStatementLine([cst.Return(op.tpl.fill(args))])])
+    tpl = (templates or {}).get(op.name, op.tpl)
+    body = cst.IndentedBlock([cst.SimpleStatementLine([cst.Return(tpl.fill(args))])])
     return cst.Module([cst.FunctionDef(cst.Name(op.name + "_impl"), params, body)]).code
 
