@@ -133,10 +133,14 @@ def _part(n, index, consts):
 
 
 class Compiled:
-    __slots__ = ("fn", "plan", "source", "graph")
+    """A generated backward: the function, how to bind its arguments, its source, and its
+    graph before (`raw`) and after the passes."""
 
-    def __init__(self, fn, plan, source, graph):
+    __slots__ = ("fn", "plan", "source", "graph", "raw", "raw_plan")
+
+    def __init__(self, fn, plan, source, graph, raw, raw_plan):
         self.fn, self.plan, self.source, self.graph = fn, plan, source, graph
+        self.raw, self.raw_plan = raw, raw_plan
 
 
 _cache: OrderedDict = OrderedDict()
@@ -155,8 +159,7 @@ def _forward_names(order, roots):
     names = []
     for n in order:
         if type(n) is AccumulateGrad:
-            a = assigned_name(n.variable._src)
-            names.append(a[0] if a else "x")
+            names.append(_leaf_name(n.variable, "x"))
             continue
         a = assigned_name(n.src)
         name = n.op.name
@@ -168,9 +171,14 @@ def _forward_names(order, roots):
     return names
 
 
-def _const_name(t):
+CONSTRUCTORS = {"Variable", "tensor", "Tensor", "FloatTensor", "DoubleTensor", "ones", "zeros", "full", "eye",
+                "arange", "randn", "rand", "from_numpy", "ones_like", "zeros_like", "requires_grad_"}
+
+
+def _leaf_name(t, default):
+    """The variable a user tensor was assigned to, when its line is `name = constructor(...)`."""
     a = assigned_name(t._src)
-    return a[0] if a else "c"
+    return a[0] if a and a[2] in CONSTRUCTORS else default
 
 
 # ---- building the backward graph --------------------------------------------------------------
@@ -215,7 +223,7 @@ def _build(order, index, root_idx, seeds, target_idx):
                     j = index[id(e)]
                     args.append(ph(("out", j), a._data, names[j], (j, -1)))
                 else:
-                    hint = names[index[id(e)]] if e is not None else _const_name(a)
+                    hint = names[index[id(e)]] if e is not None else _leaf_name(a, "c")
                     args.append(ph(("in", id(a)), a._data, hint, (i, k)))
             out = ph(("out", i), n.out_data, names[i], (i, -1))
             grads = n.op.vjp(g, out, *args, **n.params)
@@ -229,10 +237,12 @@ def _build(order, index, root_idx, seeds, target_idx):
     for i, v in zip(target_idx, out_vars):
         if v is not None and v not in tr.inputs:
             v.hint = "g_" + names[i]
-    graph = optimize(Graph(tuple(tr.inputs), tuple(tr.eqns), out_vars, name=names[root_idx[0]] + "_backward"))
+    raw = Graph(tuple(tr.inputs), tuple(tr.eqns), out_vars, name=names[root_idx[0]] + "_backward")
+    graph = optimize(raw)
     source = emit(graph, graph.name)
     fn = np_backend.load(source, graph.name)[graph.name]
-    return Compiled(fn, tuple(plan[id(v)] for v in graph.inputs), source, graph)
+    return Compiled(fn, tuple(plan[id(v)] for v in graph.inputs), source, graph, raw,
+                    tuple(plan[id(v)] for v in raw.inputs))
 
 
 def _compiled(roots, seeds, targets):

@@ -47,7 +47,14 @@ class Tracer:
             "backward rules may only use their arguments")
 
     def record(self, op, args, params, out):
-        ins = tuple(self.var(a) if isinstance(a, T.Tensor) else Lit(a) for a in args)
+        vars_ = self.vars
+        ins = []
+        for a in args:
+            if isinstance(a, T.Tensor):
+                v = vars_.get(id(a))
+                ins.append(v if v is not None else self.capture(a))
+            else:
+                ins.append(Lit(a))
         v = Var(out.shape, out.dtype, op.name)
         self.vars[id(out)] = v
         self.keep.append(out)
@@ -55,7 +62,7 @@ class Tracer:
         if src is None:
             s = user_src()
             src = s and Src(*s)
-        self.eqns.append(Eqn(op.name, ins, tuple(params.items()), v, src))
+        self.eqns.append(Eqn(op.name, tuple(ins), tuple(params.items()), v, src))
 
     def alias(self, new, old):
         v = self.vars.get(id(old))
@@ -82,7 +89,7 @@ def tracing(tracer):
 
 # ---- names from the user's source -----------------------------------------------------------
 class _Assignments(cst.CSTVisitor):
-    """line -> (target name, number of operations in the assigned expression)."""
+    """line -> (target name, operations in the assigned expression, outermost callee)."""
 
     METADATA_DEPENDENCIES = (cst.metadata.PositionProvider,)
 
@@ -94,8 +101,10 @@ class _Assignments(cst.CSTVisitor):
             pos = self.get_metadata(cst.metadata.PositionProvider, node)
             counter = _OpCounter()
             value.visit(counter)
+            callee = value.func if isinstance(value, cst.Call) else None
+            callee = callee.attr.value if isinstance(callee, cst.Attribute) else getattr(callee, "value", None)
             for line in range(pos.start.line, pos.end.line + 1):
-                self.lines[line] = (target.value, max(counter.n, 1))
+                self.lines[line] = (target.value, max(counter.n, 1), callee)
 
     def visit_Assign(self, node):
         if len(node.targets) == 1:
@@ -142,7 +151,7 @@ def _assignments(filename):
 
 
 def assigned_name(src):
-    """(name, ops in the statement) assigned on the user's line `src`, or None."""
+    """(name, ops in the statement, outermost callee) assigned on the user's line `src`."""
     if src is None:
         return None
     return _assignments(src[0]).get(src[1])

@@ -81,8 +81,19 @@ def _statement_shape(e, ndel, templates):
         if ndel:
             targets = [_sentinel(1 + nvars + j) for j in range(ndel)]
             small.append(cst.Del(targets[0] if ndel == 1 else cst.Tuple([cst.Element(t) for t in targets], lpar=[], rpar=[])))
-        text = _printed[key] = _MODULE.code_for_node(cst.SimpleStatementLine(small))
+        code = _MODULE.code_for_node(cst.SimpleStatementLine(small))
+        parts = _SENTINEL.split(code)  # literal text at even positions, sentinel numbers at odd
+        text = _printed[key] = (parts[0::2], [int(k) for k in parts[1::2]])
     return text
+
+
+def _fill(shape, names):
+    chunks, slots = shape
+    out = [chunks[0]]
+    for k, chunk in zip(slots, chunks[1:]):
+        out.append(names[k])
+        out.append(chunk)
+    return "".join(out)
 
 
 _MODULE = cst.Module([])
@@ -114,7 +125,7 @@ def emit(graph: Graph, name: str, comment: str = "grad of", templates=None) -> s
         names = [nm[id(x)] for x in e.ins if isinstance(x, Var)] + [nm[id(v)] for v in dying]
         nm[id(e.out)] = out = ns.create(e.out.hint)
         names.insert(0, out)
-        lines.append("    " + _SENTINEL.sub(lambda m: names[int(m.group(1))], _statement_shape(e, len(dying), templates)))
+        lines.append("    " + _fill(_statement_shape(e, len(dying), templates), names))
     outs = [cst.Name("None") if x is None else (cst.Name(nm[id(x)]) if isinstance(x, Var) else literal(x.value))
             for x in graph.outputs]
     ret = cst.SimpleStatementLine([cst.Return(outs[0] if len(outs) == 1 else cst.Tuple([cst.Element(o) for o in outs]))])

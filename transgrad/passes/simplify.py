@@ -1,0 +1,73 @@
+from ..ir import Eqn, Graph, Lit, Var
+
+_ELEMENTWISE = {"add", "sub", "mul", "div"}
+
+
+def _broadcast(a, b):
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+    return tuple(x if y == 1 else y for x, y in zip(a, b)) if all(x == y or 1 in (x, y) for x, y in zip(a, b)) else None
+
+
+def _scale(e):
+    """(x, factor) when `e` is x * c, c * x or x / c with x a float Var and c a literal."""
+    if e.op not in ("mul", "div") or len(e.ins) != 2:
+        return None
+    a, b = e.ins
+    if isinstance(a, Var) and isinstance(b, Lit) and a.dtype.kind == "f" and type(b.value) in (int, float) and b.value != 0:
+        return a, (b.value if e.op == "mul" else 1 / b.value)
+    if e.op == "mul" and isinstance(b, Var) and isinstance(a, Lit) and b.dtype.kind == "f" and type(a.value) in (int, float):
+        return b, a.value
+    return None
+
+
+def simplify(g: Graph) -> Graph:
+    """Algebraic simplification, one forward sweep (NOTE [simplify]):
+
+    - scalar chains fold: `(x * 2) * 2` -> `x * 4`, `(x / 4) * 3` -> `x * 0.75`;
+    - broadcasts sink: `expand(a) * 3` -> `expand(a * 3)`, and `expand(a) * y` -> `a * y`
+      when NumPy broadcasting already gives the full shape, so a mean's or sum's gradient is
+      never materialised just to be multiplied.
+
+    Results change at most by float rounding of the folded constants.
+    """
+    uses = {}
+    for e in g.eqns:
+        for x in e.ins:
+            if isinstance(x, Var):
+                uses[id(x)] = uses.get(id(x), 0) + 1
+    for x in g.outputs:
+        if isinstance(x, Var):
+            uses[id(x)] = uses.get(id(x), 0) + 2  # outputs are never folded away
+    made, out = {}, []
+
+    def add(e):
+        s = _scale(e)
+        p = made.get(id(s[0])) if s else None
+        inner = _scale(p) if p is not None and uses.get(id(s[0])) == 1 else None
+        if inner is not None:
+            e = Eqn("mul", (inner[0], Lit(inner[1] * s[1])), (), e.out, e.src)
+        made[id(e.out)] = e
+        out.append(e)
+
+    for e in g.eqns:
+        add(_sink_broadcast(e, made, uses, add) if e.op in _ELEMENTWISE else e)
+    return g.replace(eqns=tuple(out))
+
+
+def _sink_broadcast(e, made, uses, add):
+    for k, x in enumerate(e.ins):
+        p = made.get(id(x)) if isinstance(x, Var) else None
+        if p is None or p.op != "expand" or not isinstance(p.ins[0], Var):
+            continue
+        a, other = p.ins[0], e.ins[1 - k]
+        ins = list(e.ins)
+        ins[k] = a
+        if isinstance(other, Var) and _broadcast(a.shape, other.shape) == e.out.shape and other.dtype == e.out.dtype:
+            return Eqn(e.op, tuple(ins), e.params, e.out, e.src)
+        if isinstance(other, Lit) and uses.get(id(x)) == 1 and a.dtype == e.out.dtype:
+            small = Var(a.shape, a.dtype, e.out.hint)
+            uses[id(small)] = 1
+            add(Eqn(e.op, tuple(ins), e.params, small, e.src))
+            return Eqn("expand", (small,), p.params, e.out, e.src)
+    return e
