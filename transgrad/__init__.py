@@ -11,6 +11,7 @@ tensor([[4.5000, 4.5000],
 """
 from . import autograd
 from ._state import enable_grad, is_grad_enabled, no_grad
+from .api import compile, grad, value_and_grad
 from .autodiff import backward_code
 from .backends.numpy import install_impls as _install_impls
 from .ops import OPS as _OPS

@@ -89,12 +89,13 @@ def _edge(a):
 
 
 # ---- the graph reachable from the roots ---------------------------------------------------------
-def _walk(roots):
+def _walk(roots, stop=()):
     """Nodes reachable from `roots`, producers before consumers, with the graph's cache key.
 
     The key holds every node's op, params, source line and output shape, and its edges as
     positions in the order; constant inputs are numbered by identity so that sharing is
     part of the key. The walk is iterative: deep graphs must not hit the recursion limit.
+    Nodes whose id is in `stop` are not expanded (their inputs lie outside the graph).
     """
     order, index, parts, consts = [], {}, [], {}
     stack = [(r, False) for r in reversed(roots)]
@@ -103,10 +104,12 @@ def _walk(roots):
         if done:
             index[id(n)] = len(order)
             order.append(n)
-            parts.append(_part(n, index, consts))
+            parts.append(_part(n, index, consts) if id(n) not in stop else None)
         elif id(n) not in index:
             index[id(n)] = None  # visiting
             stack.append((n, True))
+            if id(n) in stop:
+                continue
             for e in n.next:
                 if e is not None and id(e) not in index:
                     stack.append((e, False))
@@ -150,7 +153,7 @@ stats = {"hits": 0, "misses": 0}
 
 
 # ---- names -----------------------------------------------------------------------------------
-def _forward_names(order, roots):
+def _forward_names(order):
     consumers = {}
     for n in order:
         for e in n.next:
@@ -182,8 +185,14 @@ def _leaf_name(t, default):
 
 
 # ---- building the backward graph --------------------------------------------------------------
-def _build(order, index, root_idx, seeds, target_idx):
-    names = _forward_names(order, root_idx)
+def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None, stop_at_targets=False):
+    """Replay the VJP rules of `order` in reverse on tracing tensors (NOTE [rules trace]).
+
+    Returns the backward Graph and its `plan`: for each input Var, where its value comes
+    from: ("seed", j), or (i, k) for input k of node order[i], or (i, -1) for its output.
+    `names[i]` names node i's value; its cotangent is called `g_<name>`.
+    """
+    const_name = const_name or (lambda a: _leaf_name(a, "c"))
     target_set = set(target_idx)
     tr = Tracer()
     plan, phs = {}, {}
@@ -213,6 +222,8 @@ def _build(order, index, root_idx, seeds, target_idx):
             tr.vars[id(g)].hint = "g_" + names[i]
             if i in target_set:
                 outputs[i] = g
+                if stop_at_targets:
+                    continue
             if type(n) is AccumulateGrad:
                 continue
             args = []
@@ -223,7 +234,7 @@ def _build(order, index, root_idx, seeds, target_idx):
                     j = index[id(e)]
                     args.append(ph(("out", j), a._data, names[j], (j, -1)))
                 else:
-                    hint = names[index[id(e)]] if e is not None else _leaf_name(a, "c")
+                    hint = names[index[id(e)]] if e is not None else const_name(a)
                     args.append(ph(("in", id(a)), a._data, hint, (i, k)))
             out = ph(("out", i), n.out_data, names[i], (i, -1))
             grads = n.op.vjp(g, out, *args, **n.params)
@@ -238,6 +249,11 @@ def _build(order, index, root_idx, seeds, target_idx):
         if v is not None and v not in tr.inputs:
             v.hint = "g_" + names[i]
     raw = Graph(tuple(tr.inputs), tuple(tr.eqns), out_vars, name=names[root_idx[0]] + "_backward")
+    return raw, plan
+
+
+def _build(order, index, root_idx, seeds, target_idx):
+    raw, plan = vjp_graph(order, index, root_idx, seeds, target_idx, _forward_names(order))
     graph = optimize(raw)
     source = emit(graph, graph.name)
     fn = np_backend.load(source, graph.name)[graph.name]
@@ -272,7 +288,7 @@ def _run(roots, seeds, targets, retain_graph, create_graph):
     """Cotangents of `targets` (edges) given `seeds` at `roots` (edges)."""
     seed_arrays = [s._data for s in seeds]
     order, c, targets = _compiled(roots, seed_arrays, targets)
-    if create_graph:
+    if create_graph or mode.tracer is not None:  # a tracer must see the backward's operations
         from .interp import run_tensors
 
         args = [seeds[b[1]] if b[0] == "seed" else _saved_tensor(order[b[0]], b[1]) for b in c.plan]
@@ -321,6 +337,8 @@ def _roots_and_seeds(tensors, grad_tensors, where):
             if t.numel() != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs (got shape {t.shape})")
             g = T._new(np.ones(t.shape, t.dtype))
+            if mode.tracer is not None:
+                mode.tracer.constant(g)
         elif not isinstance(g, T.Tensor):
             g = T.tensor(T._to_array(g, t.dtype))
         if g.shape != t.shape:
@@ -337,6 +355,10 @@ def _roots_and_seeds(tensors, grad_tensors, where):
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate gradients of `tensors` into the `.grad` of the leaves they depend on."""
+    if mode.tracer is not None and hasattr(mode.tracer, "guards"):
+        raise RuntimeError(
+            "backward() inside a compiled function: `.grad` updates would not reach your tensors. "
+            "Use tg.grad / tg.value_and_grad, or tg.autograd.grad inside the function")
     roots, seeds = _roots_and_seeds(tensors, grad_tensors, "backward")
     targets = None if inputs is None else [_edge(t) for t in inputs]
     targets, grads = _run(roots, seeds, targets, create_graph if retain_graph is None else retain_graph, create_graph)
@@ -355,7 +377,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 
 
 def _detached(g):
-    return g if g.grad_fn is None else T._new(g._data)
+    if g.grad_fn is None:
+        return g
+    out = T._new(g._data)
+    if mode.tracer is not None:
+        mode.tracer.alias(out, g)
+    return out
 
 
 def _accumulated(old, g):

@@ -5,6 +5,7 @@ the points `last_uses` gives (NOTE [liveness]), as generated code does. With
 `run_tensors` the values are Tensors, so the run is itself recorded by autograd: that is
 how `create_graph=True` makes gradients differentiable.
 """
+from .backends.numpy import guard
 from .ir import Graph, Var
 from .ops import OPS
 from .passes import last_uses
@@ -15,7 +16,14 @@ def _run(graph: Graph, args, call):
     dels = last_uses(graph)
     for i, e in enumerate(graph.eqns):
         ins = [env[id(x)] if isinstance(x, Var) else x.value for x in e.ins]
-        env[id(e.out)] = call(OPS[e.op], ins, e.kw)
+        if e.op == "guard":  # NOTE [guards]
+            kw = e.kw
+            v = ins[0]
+            guard(v._data if hasattr(v, "_data") else v, kw["expected"], kw["index"])
+            if hasattr(v, "_data"):
+                bool(v) if isinstance(kw["expected"], bool) else v.item()  # re-record in an outer trace
+        else:
+            env[id(e.out)] = call(OPS[e.op], ins, e.kw)
         for v in dels.get(i, ()):
             del env[id(v)]
     return [env[id(x)] if isinstance(x, Var) else (None if x is None else x.value) for x in graph.outputs]

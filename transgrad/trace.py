@@ -77,10 +77,92 @@ class Tracer:
         raise TraceError(f"{how}() of a traced value: backward rules may not branch on tensor values")
 
 
+MAX_TRACE_LENGTH = 1_000_000  # equations; a runaway data-dependent loop stops here
+
+
+class Guard:
+    """A decision the traced run took on a tensor value: `bool(v)`, `int(v)`, `v.item()`..."""
+
+    __slots__ = ("var", "expected", "src", "how", "index")
+
+    def __init__(self, var, expected, src, how, index):
+        self.var, self.expected, self.src, self.how, self.index = var, expected, src, how, index
+
+    def describe(self):
+        return f"line {self.src.line} `{self.src.text}`" if self.src else f"`{self.how}()` on a traced value"
+
+
+class ForwardTracer(Tracer):
+    """Traces a user function: its arguments are placeholders, tensors from outside the
+    function (closures, globals) become captured inputs read at every call, tensors made
+    inside it become constants, and each value that reaches Python becomes a guard
+    (NOTE [guards]): an equation `guard` in the stream that generated code re-checks."""
+
+    def __init__(self):
+        super().__init__()
+        self.captured = []  # (Var, Tensor)
+        self.consts = []  # (Var, array)
+        self.guards = []
+        self.node_out = {}  # id(autograd Node) -> Var of its output
+
+    def arg(self, data, requires_grad, hint):
+        t = self.placeholder(data, hint)
+        t._rg = requires_grad
+        return t
+
+    def capture(self, t):
+        from .autodiff import _leaf_name
+
+        if t.grad_fn is not None and id(t.grad_fn) in self.node_out:  # a new view of a traced value
+            v = self.node_out[id(t.grad_fn)]
+            self.vars[id(t)] = v
+            self.keep.append(t)
+            return v
+        v = Var(t.shape, t.dtype, _leaf_name(t, "captured"))
+        self.vars[id(t)] = v
+        self.keep.append(t)
+        self.captured.append((v, t))
+        return v
+
+    def constant(self, t):
+        v = Var(t.shape, t.dtype, "const")
+        self.vars[id(t)] = v
+        self.keep.append(t)
+        self.consts.append((v, t._data))
+
+    def record(self, op, args, params, out):
+        super().record(op, args, params, out)
+        if out.grad_fn is not None:
+            self.node_out[id(out.grad_fn)] = self.eqns[-1].out
+        if len(self.eqns) > MAX_TRACE_LENGTH:
+            s = user_src()
+            raise TraceError(
+                f"trace exceeded {MAX_TRACE_LENGTH} operations (last at {s[0]}:{s[1]}); a data-dependent "
+                "loop may not terminate for this input")
+
+    def concretize(self, t, how):
+        if how in ("numpy", "tolist"):
+            s = user_src()
+            where = f" at {s[0]}:{s[1]}" if s else ""
+            raise TraceError(
+                f"{how}() of a tensor inside a compiled function{where}: its values would be frozen into the "
+                "trace. Use tensor operations, or call the function eagerly")
+        d = t._data
+        if d.size != 1:
+            return  # the conversion itself raises the usual error
+        value = d.item()
+        expected = bool(value) if how == "bool" else int(value) if how in ("int", "index") else (
+            float(value) if how == "float" else value)
+        s = user_src()
+        g = Guard(self.var(t), expected, s and Src(*s), how, len(self.guards))
+        self.guards.append(g)
+        self.eqns.append(Eqn("guard", (g.var,), (("expected", expected), ("index", g.index)), Var((), "bool", "guard"), g.src))
+
+
 @contextlib.contextmanager
-def tracing(tracer):
+def tracing(tracer, grad=False):
     prev, mode.tracer = mode.tracer, tracer
-    prev_grad, mode.grad_enabled = mode.grad_enabled, False
+    prev_grad, mode.grad_enabled = mode.grad_enabled, grad
     try:
         yield tracer
     finally:
@@ -155,3 +237,20 @@ def assigned_name(src):
     if src is None:
         return None
     return _assignments(src[0]).get(src[1])
+
+
+def name_from_source(eqns):
+    """Name each value after the user variable its statement assigns (`z = y * y * 3`
+    names the second multiply `z`); values inside a statement keep their op names."""
+    last_use = {}
+    for j, e in enumerate(eqns):
+        for x in e.ins:
+            if isinstance(x, Var):
+                last_use.setdefault(id(x), []).append(j)
+    for i, e in enumerate(eqns):
+        a = assigned_name(e.src and (e.src.file, e.src.line))
+        if a is None or e.op == "guard":
+            continue
+        inner = any(eqns[j].src == e.src and 0 < j - i < a[1] + 1 for j in last_use.get(id(e.out), ()))
+        if not inner:
+            e.out.hint = a[0]

@@ -29,12 +29,27 @@ def index_put(shape, v, index, accumulate):
     return z
 
 
+class GuardFailed(Exception):
+    """A decision recorded when the code was traced does not hold for these inputs."""
+
+    def __init__(self, index, value):
+        super().__init__(index, value)
+        self.index, self.value = index, value
+
+
+def guard(value, expected, index):
+    v = type(expected)(value.item())  # bool(), int(), float() as the traced run converted it
+    if v != expected and not (v != v and expected != expected):  # NaN == NaN for a guard
+        raise GuardFailed(index, v)
+
+
 def mean(x, axis, keepdims):
     s = xp.add.reduce(x, axis=axis, keepdims=keepdims)
     return s / (x.size // s.size if s.size else 0)
 
 
-HELPERS = {"softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean}
+HELPERS = {"softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
+           "guard": guard, "GuardFailed": GuardFailed}
 
 # NumPy's reductions spend most of their time in Python wrappers; the ufunc methods
 # compute the same (pairwise summation included) several times faster on small arrays.
@@ -43,6 +58,7 @@ TEMPLATES = {name: Template(text) for name, text in {
     "mean": "mean({a}, {axis}, {keepdims})",
     "amax": "xp.maximum.reduce({a}, axis={axis}, keepdims={keepdims})",
     "amin": "xp.minimum.reduce({a}, axis={axis}, keepdims={keepdims})",
+    "norm": "xp.sqrt(xp.add.reduce({a} * {a}, axis={axis}, keepdims={keepdims}))",
 }.items()}
 NAMESPACE = {"xp": xp, **HELPERS}
 

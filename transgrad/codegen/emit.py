@@ -76,8 +76,13 @@ def _statement_shape(e, ndel, templates):
         k = iter(range(1, len(e.ins) + 1))
         args = [_sentinel(next(k)) if isinstance(x, Var) else literal(x.value) for x in e.ins]
         nvars = sum(a is None for a in argsig)
-        small = [cst.Assign([cst.AssignTarget(_sentinel(0))], expression(e.op, args, e.kw, templates),
-                            semicolon=_SEMI if ndel else cst.MaybeSentinel.DEFAULT)]
+        semi = _SEMI if ndel else cst.MaybeSentinel.DEFAULT
+        if e.op == "guard":  # NOTE [guards]: `guard(value, expected, index)` raises GuardFailed
+            kw = e.kw
+            call = cst.Call(cst.Name("guard"), [cst.Arg(args[0]), cst.Arg(literal(kw["expected"])), cst.Arg(literal(kw["index"]))])
+            small = [cst.Expr(call, semicolon=semi)]
+        else:
+            small = [cst.Assign([cst.AssignTarget(_sentinel(0))], expression(e.op, args, e.kw, templates), semicolon=semi)]
         if ndel:
             targets = [_sentinel(1 + nvars + j) for j in range(ndel)]
             small.append(cst.Del(targets[0] if ndel == 1 else cst.Tuple([cst.Element(t) for t in targets], lpar=[], rpar=[])))
@@ -99,9 +104,13 @@ def _fill(shape, names):
 _MODULE = cst.Module([])
 
 
-def emit(graph: Graph, name: str, comment: str = "grad of", templates=None) -> str:
+def emit(graph: Graph, name: str, comment: str = "grad of", templates=None, constants=(), bound=None,
+         as_tuple=False) -> str:
     """Source text of `def name(<inputs>): ...` computing `graph` with `xp` ops
     (`templates`: a backend's overrides of op-table forms; NumPy's by default).
+
+    Inputs listed in `constants` are not parameters: they are read as module globals, and
+    `bound` (a dict) receives each one's name (FX's "source plus globals").
 
     >>> from transgrad.ir import Var, Eqn, Graph, Lit
     >>> x = Var((2,), "float32", "x"); y = Var((2,), "float32", "y")
@@ -113,23 +122,29 @@ def emit(graph: Graph, name: str, comment: str = "grad of", templates=None) -> s
     templates = TEMPLATES if templates is None else templates
     ns = Namespace(reserved=HELPER_NAMES)
     nm = {id(v): ns.create(v.hint) for v in graph.inputs}
+    consts = {id(v) for v in constants}
+    if bound is not None:
+        bound.update({nm[id(v)]: v for v in graph.inputs if id(v) in consts})
     dels = last_uses(graph)
     lines, prev_src = [], object()
     for i, e in enumerate(graph.eqns):
         if e.src is not None and e.src != prev_src:
             text = e.src.text
-            note = f"{comment}: {text}  [{e.src}]" if text else f"{comment}: [{e.src}]"
+            lead = f"{comment}: " if comment else ""
+            note = f"{lead}{text}  [{e.src}]" if text else f"{lead}[{e.src}]"
             lines.append("    " + _MODULE.code_for_node(_comment(note)))
         prev_src = e.src
-        dying = dels.get(i, ())
+        dying = [v for v in dels.get(i, ()) if id(v) not in consts]  # globals are not ours to free
         names = [nm[id(x)] for x in e.ins if isinstance(x, Var)] + [nm[id(v)] for v in dying]
-        nm[id(e.out)] = out = ns.create(e.out.hint)
-        names.insert(0, out)
+        if e.op != "guard":
+            nm[id(e.out)] = ns.create(e.out.hint)
+        names.insert(0, nm.get(id(e.out), ""))
         lines.append("    " + _fill(_statement_shape(e, len(dying), templates), names))
     outs = [cst.Name("None") if x is None else (cst.Name(nm[id(x)]) if isinstance(x, Var) else literal(x.value))
             for x in graph.outputs]
-    ret = cst.SimpleStatementLine([cst.Return(outs[0] if len(outs) == 1 else cst.Tuple([cst.Element(o) for o in outs]))])
-    params = cst.Parameters([cst.Param(cst.Name(nm[id(v)])) for v in graph.inputs])
+    single = len(outs) == 1 and not as_tuple
+    ret = cst.SimpleStatementLine([cst.Return(outs[0] if single else cst.Tuple([cst.Element(o) for o in outs]))])
+    params = cst.Parameters([cst.Param(cst.Name(nm[id(v)])) for v in graph.inputs if id(v) not in consts])
     header, tail = _MODULE.code_for_node(cst.FunctionDef(cst.Name(name), params, cst.IndentedBlock([ret]))).split("\n", 1)
     return header + "\n" + "".join(lines) + tail
 

@@ -1,6 +1,9 @@
 from ..ir import Eqn, Graph, Lit, Var
 
-_ELEMENTWISE = {"add", "sub", "mul", "div"}
+import operator
+
+_ELEMENTWISE = {"add", "sub", "mul", "div", "pow"}
+_PY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv, "pow": operator.pow}
 
 
 def _broadcast(a, b):
@@ -39,9 +42,19 @@ def simplify(g: Graph) -> Graph:
     for x in g.outputs:
         if isinstance(x, Var):
             uses[id(x)] = uses.get(id(x), 0) + 2  # outputs are never folded away
-    made, out = {}, []
+    made, out, sub = {}, [], {}
 
     def add(e):
+        if e.op == "expand" and made.get(id(e.ins[0])) is not None and made[id(e.ins[0])].op == "full":
+            e = Eqn("full", (), (("shape", e.kw["shape"]),) + made[id(e.ins[0])].params[1:], e.out, e.src)
+        if e.op in _ELEMENTWISE:
+            e = _fold_constants(e, made)
+        if e.op in _ELEMENTWISE:
+            e = _inline_scalar_constants(e, made)
+            same = _identity(e)
+            if same is not None:  # x * 1, x / 1, x + 0, x - 0
+                sub[id(e.out)] = same
+                return
         s = _scale(e)
         p = made.get(id(s[0])) if s else None
         inner = _scale(p) if p is not None and uses.get(id(s[0])) == 1 else None
@@ -51,8 +64,55 @@ def simplify(g: Graph) -> Graph:
         out.append(e)
 
     for e in g.eqns:
+        if any(isinstance(x, Var) and id(x) in sub for x in e.ins):
+            e = e._replace(ins=tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in e.ins))
         add(_sink_broadcast(e, made, uses, add) if e.op in _ELEMENTWISE else e)
-    return g.replace(eqns=tuple(out))
+    outputs = tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in g.outputs)
+    return g.replace(eqns=tuple(out), outputs=outputs)
+
+
+def _constant(x, made):
+    """The Python value of a literal or of a `full`, else None."""
+    if isinstance(x, Lit):
+        return x.value if type(x.value) in (int, float) else None
+    p = made.get(id(x))
+    if p is not None and p.op == "full" and type(p.kw["value"]) in (int, float):
+        return p.kw["value"]
+    return None
+
+
+def _fold_constants(e, made):
+    """An op on constants only becomes a constant (`full(s, 1.0) * 0.75` -> `full(s, 0.75)`)."""
+    values = [_constant(x, made) for x in e.ins]
+    if e.out.dtype.kind != "f" or any(v is None for v in values):
+        return e
+    try:
+        value = float(_PY[e.op](*values))
+    except (ArithmeticError, ValueError):
+        return e
+    return Eqn("full", (), (("shape", e.out.shape), ("value", value), ("dtype", e.out.dtype)), e.out, e.src)
+
+
+def _inline_scalar_constants(e, made):
+    """`full(s, v) * y` -> `y * v` when y alone fixes the result's shape and dtype."""
+    ins = list(e.ins)
+    for k, x in enumerate(ins):
+        p = made.get(id(x)) if isinstance(x, Var) else None
+        other = ins[1 - k]
+        if (p is not None and p.op == "full" and isinstance(other, Var) and (e.op != "pow" or k == 1)
+                and other.shape == e.out.shape and other.dtype == e.out.dtype and type(p.kw["value"]) in (int, float)):
+            ins[k] = Lit(p.kw["value"])
+    return e._replace(ins=tuple(ins)) if ins != list(e.ins) else e
+
+
+def _identity(e):
+    a, b = e.ins
+    unit = {"mul": 1, "div": 1, "add": 0, "sub": 0, "pow": 1}[e.op]
+    for x, c in ((a, b), (b, a)) if e.op in ("mul", "add") else ((a, b),):
+        if (isinstance(c, Lit) and type(c.value) in (int, float) and c.value == unit and isinstance(x, Var)
+                and x.shape == e.out.shape and x.dtype == e.out.dtype):
+            return x
+    return None
 
 
 def _sink_broadcast(e, made, uses, add):

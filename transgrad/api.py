@@ -1,0 +1,654 @@
+"""`@tg.compile`, `tg.grad`, `tg.value_and_grad`: guarded ahead-of-time traces.
+
+The first call with a new input signature runs the function once on tracing tensors
+(`trace.ForwardTracer`). What it did becomes a forward Graph, the VJP rules replayed on
+its autograd nodes become backward Graphs, and both are generated as straight-line
+Python. Every decision the run took on a tensor value is a guard that the generated code
+re-checks (NOTE [guards]); a call whose inputs take another path raises `GuardFailed`
+inside the generated code before any result escapes, and is retraced. A cache hit runs
+only generated code.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+import threading
+import warnings
+from collections import Counter
+from typing import NamedTuple
+
+import numpy as np
+
+from . import autodiff
+from . import tensor as T
+from ._state import mode, user_src
+from .autodiff import AccumulateGrad, Node, _edge, _walk, vjp_graph
+from .backends import get_backend
+from .codegen.emit import emit
+from .interp import run_tensors
+from .ir import Eqn, Graph, Var
+from .passes import optimize
+from .trace import ForwardTracer, TraceError, name_from_source, tracing
+
+
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    retraces: int
+    size: int
+
+
+def _debug(source):
+    if os.environ.get("TRANSGRAD_DEBUG"):
+        print(source, file=sys.stderr)
+
+
+# ---- inputs: flatten arguments into dynamic leaves and a static signature -------------------------
+_SCALARS = (bool, int, float)
+
+
+def _flatten(value, name, diff, leaves, key, pos=0):
+    """Append `value`'s dynamic leaves (name, data, requires_grad, original tensor, argument
+    position) and its signature."""
+    if isinstance(value, T.Tensor):
+        rg = value._rg or diff
+        if diff and value.dtype.kind != "f":
+            raise TypeError(f"grad: argument `{name}` has dtype {value.dtype}; only float arguments can be differentiated")
+        leaves.append((name, value._data, rg, value, pos))
+        key.append((value.shape, value.dtype, rg))
+    elif isinstance(value, np.ndarray) or type(value).__module__.startswith("jax"):
+        a = value
+        if diff and a.dtype.kind != "f":
+            raise TypeError(f"grad: argument `{name}` has dtype {a.dtype}; only float arguments can be differentiated")
+        leaves.append((name, a, diff, None, pos))
+        key.append(("array", a.shape, np.dtype(a.dtype), diff))
+    elif type(value) in _SCALARS and diff:
+        if type(value) is not float:
+            raise TypeError(f"grad: argument `{name}` is a {type(value).__name__}; only floats can be differentiated")
+        leaves.append((name, np.asarray(value, T.default_dtype), True, None, pos))
+        key.append(("scalar", float))
+    elif isinstance(value, (list, tuple)):
+        key.append((type(value), len(value)))
+        for i, v in enumerate(value):
+            _flatten(v, f"{name}_{i}", diff, leaves, key, pos)
+    elif isinstance(value, dict):
+        key.append((dict, tuple(value)))
+        for k, v in value.items():
+            _flatten(v, f"{name}_{k}", diff, leaves, key, pos)
+    else:
+        try:
+            hash(value)
+        except TypeError:
+            raise TypeError(f"compile: argument `{name}` of type {type(value).__name__} is neither a tensor nor "
+                            "hashable; pass tensors, arrays, scalars or tuples/lists/dicts of them") from None
+        key.append(("static", type(value), value))
+
+
+def _rebuild(value, it, diff):
+    """`value` with its dynamic leaves replaced by the next items of `it`."""
+    if isinstance(value, T.Tensor) or isinstance(value, np.ndarray) or type(value).__module__.startswith("jax"):
+        return next(it)
+    if type(value) is float and diff:
+        return next(it)
+    if isinstance(value, (list, tuple)):
+        items = [_rebuild(v, it, diff) for v in value]
+        return type(value)(items) if type(value) in (list, tuple) else type(value)(*items)
+    if isinstance(value, dict):
+        return {k: _rebuild(v, it, diff) for k, v in value.items()}
+    return value
+
+
+def _flatten_out(value, leaves):
+    """Outputs: tensors become leaves; the structure (with Python values) is the tree."""
+    if isinstance(value, T.Tensor):
+        leaves.append(value)
+        return ("T",)
+    if isinstance(value, (list, tuple)):
+        return (type(value), tuple(_flatten_out(v, leaves) for v in value))
+    if isinstance(value, dict):
+        return (dict, tuple((k, _flatten_out(v, leaves)) for k, v in value.items()))
+    return ("const", value)
+
+
+def _unflatten_out(tree, it):
+    kind = tree[0]
+    if kind == "T":
+        return next(it)
+    if kind == "const":
+        return tree[1]
+    if kind is dict:
+        return {k: _unflatten_out(v, it) for k, v in tree[1]}
+    items = [_unflatten_out(v, it) for v in tree[1]]
+    return kind(items) if kind in (list, tuple) else kind(*items)
+
+
+# ---- a trace: one control-flow path of the function, as generated code ---------------------------------
+class _TraceOp:
+    """Stands in for an op-table row in autograd: the VJP of output `k` of a trace runs that
+    output's backward graph on tensors, so it is traced like any rule (NOTE [rules trace])."""
+
+    custom = False
+
+    def __init__(self, trace, k):
+        self.trace, self.k = trace, k
+        self.name = trace.name
+        self.grad_fn_name = f"{trace.name}Backward"
+
+    def vjp(self, g, out, *saved):
+        bwd, seed = self.trace.bwd[self.k], self.trace.bwd_seed[self.k]
+        n = len(self.trace.diff_inputs)
+        residuals = iter(saved[n:])
+        grads = run_tensors(bwd, [g if v is seed else next(residuals) for v in bwd.inputs])
+        return tuple(grads) + (None,) * (len(saved) - n)
+
+
+class Trace:
+    """One cached path: its signature, guards, generated code and counters."""
+
+    def __init__(self, name, signature, arg_names):
+        self.name, self.signature, self.arg_names = name, signature, arg_names
+        self.hits = 0
+        self.guards = []
+        self.guard_holds = []
+        self.joint = {}
+        self.bwd = {}
+        self.bwd_seed = {}
+        self.bwd_sources = {}
+
+    def __repr__(self):
+        lines = [f"<Trace {self.name}({', '.join(self._describe_inputs())}) runs={self.hits}"]
+        lines += ["  " + g for g in self.describe_guards()]
+        return "\n".join(lines) + ">"
+
+    def _describe_inputs(self):
+        out = []
+        for name, v in zip(self.arg_names, self.in_vars):
+            out.append(f"{name}: {v.dtype}{list(v.shape)}")
+        return out
+
+    def describe_guards(self):
+        """Guards in user terms, consecutive checks of one line grouped (a loop's test)."""
+        out, i, gs = [], 0, self.guards
+        while i < len(gs):
+            j = i
+            while j + 1 < len(gs) and gs[j + 1].src == gs[i].src:
+                j += 1
+            decisions = [g.expected for g in gs[i:j + 1]]
+            held = min(self.guard_holds[i:j + 1])
+            if j > i and all(d is True for d in decisions[:-1]) and decisions[-1] is False:
+                what = f"True {j - i} times, then False (looped {j - i} times)"
+            else:
+                what = ", ".join(map(repr, decisions))
+            out.append(f"guard {gs[i].describe()}: {what}; held {held} times")
+            i = j + 1
+        return out
+
+
+class GuardFailed(Exception):
+    pass
+
+
+class CompiledFunction:
+    """A function compiled per control-flow path; see `tg.compile`."""
+
+    def __init__(self, fn, backend="numpy", cache_size=16):
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.backend = get_backend(backend)
+        self.cache_size = cache_size
+        self._traces = {}  # signature -> [Trace], most recently used first
+        self._lock = threading.RLock()
+        self._stats = Counter()
+        self._warned = False
+        self._changing = Counter()  # source of the guard behind each retrace
+        self.retrace_log = []
+        self._sig = inspect.signature(fn)
+        self._name = _identifier(getattr(fn, "__name__", "f"))
+        self._positional = [p.name for p in self._sig.parameters.values()
+                            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+    # ---- public surface ----
+    def __call__(self, *args, **kwargs):
+        return self._call(args, kwargs, None)
+
+    @property
+    def traces(self):
+        """Cached traces, each showing its guards."""
+        with self._lock:
+            return [t for ts in self._traces.values() for t in ts]
+
+    def cache_info(self):
+        with self._lock:
+            size = sum(len(ts) for ts in self._traces.values())
+            return CacheInfo(self._stats["hits"], self._stats["misses"], self._stats["retraces"], size)
+
+    def code(self, *args, **kwargs):
+        """Source of the generated forward and backward code for these inputs."""
+        tr = self._trace_for(args, kwargs, None)
+        parts = [tr.source] + [tr.bwd_sources[k] for k in sorted(tr.bwd_sources)]
+        return "\n\n".join(parts)
+
+    # ---- calling ----
+    def _leaves(self, args, kwargs, argnums):
+        leaves, key = [], []
+        if not kwargs and len(args) == len(self._positional):  # the fast, common case
+            for pos, (name, a) in enumerate(zip(self._positional, args)):
+                _flatten(a, name, argnums is not None and pos in argnums, leaves, key, pos)
+            return args, kwargs, leaves, tuple(key)
+        try:
+            bound = self._sig.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{self.__name__}(): {e}") from None
+        bound.apply_defaults()
+        for pos, (name, a) in enumerate(bound.arguments.items()):
+            if argnums is not None and pos in argnums and pos >= len(bound.args):
+                raise TypeError(f"grad: argnums refers to `{name}`, which was passed by keyword")
+            _flatten(a, name, argnums is not None and pos in argnums, leaves, key, pos)
+        return bound.args, bound.kwargs, leaves, tuple(key)
+
+    def _call(self, args, kwargs, argnums):
+        if mode.tracer is not None:  # inside another trace: run the Python, the outer tracer records it
+            return self._eager(args, kwargs, argnums)
+        args, kwargs, leaves, key = self._leaves(args, kwargs, argnums)
+        traces = self._traces.get(key)
+        failures = []
+        if traces:
+            datas = [leaf[1] for leaf in leaves]
+            for tr in list(traces):
+                try:
+                    result = self._run(tr, datas, leaves, argnums)
+                except GuardFailed as e:
+                    failures.append((tr, e.args[0]))
+                    continue
+                self._stats["hits"] += 1
+                return result
+        return self._miss(args, kwargs, leaves, key, argnums, failures)
+
+    def _run(self, tr, datas, leaves, argnums):
+        captured = []
+        for v, ref, rg in tr.captured:
+            t = ref()
+            if t is None or t.shape != v.shape or t.dtype != v.dtype or t._rg != rg:
+                raise GuardFailed(-1)  # a captured tensor changed: this trace no longer applies
+            captured.append(t)
+        arrays = datas + [t._data for t in captured]
+        if argnums is not None:
+            fn = self._joint(tr, argnums)
+            try:
+                out = fn(*arrays)
+            except self.backend.GuardFailed as e:
+                self._guard_failed(tr, e.index)
+                raise GuardFailed(e.index) from None
+            self._guards_held(tr)
+            return out
+        try:
+            out = tr.fn(*arrays)
+        except self.backend.GuardFailed as e:
+            self._guard_failed(tr, e.index)
+            raise GuardFailed(e.index) from None
+        self._guards_held(tr)
+        return self._wrap(tr, out, leaves, captured)
+
+    def _guards_held(self, tr):
+        tr.hits += 1
+        for i in range(len(tr.guard_holds)):
+            tr.guard_holds[i] += 1
+
+    def _guard_failed(self, tr, index):
+        for i in range(index):
+            tr.guard_holds[i] += 1
+
+    def _wrap(self, tr, out, leaves, captured):
+        outs = [T._new(a) for a in out[:tr.n_out]]
+        residuals = out[tr.n_out:]
+        if tr.bwd and mode.grad_enabled:
+            inputs = [leaf[3] for leaf in leaves] + captured
+            diff = [inputs[i] for i in tr.diff_inputs]
+            src = user_src()
+            for k, res_idx in tr.residuals.items():
+                saved = tuple(diff) + tuple(T._new(residuals[j]) for j in res_idx)
+                t = outs[k]
+                t.grad_fn = Node(tr.ops[k], saved, {}, t._data, src)
+                t._rg = True
+        return _unflatten_out(tr.out_tree, iter(outs))
+
+    def _miss(self, args, kwargs, leaves, key, argnums, failures):
+        with self._lock:
+            size = sum(len(ts) for ts in self._traces.values())
+            if size >= self.cache_size:
+                self._warn_full()
+                return self._eager(args, kwargs, argnums)
+            tr = self._build(args, kwargs, leaves, key, argnums)
+            self._stats["retraces" if failures else "misses"] += 1
+            if failures:
+                self._explain(failures, tr)
+            self._traces.setdefault(key, []).insert(0, tr)
+        datas = [leaf[1] for leaf in leaves]
+        try:
+            return self._run(tr, datas, leaves, argnums)
+        except GuardFailed:
+            raise TraceError(f"{self.__name__}: the function took a different path on a second run with the same "
+                             "inputs; transgrad needs it to be deterministic") from None
+
+    def _eager(self, args, kwargs, argnums):
+        if argnums is None:
+            return self.fn(*args, **kwargs)
+        return _eager_value_and_grad(self.fn, args, kwargs, argnums)
+
+    def _warn_full(self):
+        if self._warned:
+            return
+        self._warned = True
+        culprit = ""
+        if self._changing:
+            (src, _), n = self._changing.most_common(1)[0]
+            culprit = f"; the guard at {src} keeps changing ({n} retraces)"
+        warnings.warn(f"transgrad.compile: {self.__name__} reached cache_size={self.cache_size} traces{culprit}. "
+                      "Calls that need a new trace now run eagerly.", RuntimeWarning, stacklevel=4)
+
+    def _explain(self, failures, new):
+        old, index = max(failures, key=lambda f: f[1])
+        if index < 0:
+            msg = f"{self.__name__}: a captured tensor changed shape, dtype or requires_grad"
+        else:
+            g = old.guards[index]
+            self._changing[(f"line {g.src.line}" if g.src else g.how, g.src and g.src.text)] += 1
+            count_old = sum(1 for x in old.guards if x.src == g.src and x.expected is True)
+            count_new = sum(1 for x in new.guards if x.src == g.src and x.expected is True)
+            looped = sum(1 for x in old.guards if x.src == g.src) > 1 or sum(1 for x in new.guards if x.src == g.src) > 1
+            if looped:
+                msg = f"{g.describe()}: the cached trace looped {count_old} times, this input needs {count_new}"
+            else:
+                new_decision = next((x.expected for x in new.guards if x.src == g.src), "a different value")
+                msg = f"{g.describe()}: the cached trace took {g.expected!r}, this input takes {new_decision!r}"
+        self.retrace_log.append(msg)
+
+    def _trace_for(self, args, kwargs, argnums):
+        args, kwargs, leaves, key = self._leaves(args, kwargs, argnums)
+        for tr in self._traces.get(key, ()):
+            try:
+                self._run(tr, [leaf[1] for leaf in leaves], leaves, argnums)
+                return tr
+            except GuardFailed:
+                continue
+        self._miss(args, kwargs, leaves, key, argnums, [])
+        return self._traces[key][0]
+
+    # ---- tracing ----
+    def _build(self, args, kwargs, leaves, key, argnums):
+        tracer = ForwardTracer()
+        traced = [tracer.arg(leaf[1], leaf[2], leaf[0]) for leaf in leaves]
+        it = iter(traced)
+        args = tuple(_rebuild(a, it, argnums is not None and i in argnums) for i, a in enumerate(args))
+        kwargs = {k: _rebuild(v, it, False) for k, v in kwargs.items()}
+        with tracing(tracer, grad=True):
+            try:
+                result = self.fn(*args, **kwargs)
+            except TraceError:
+                raise
+            except Exception as e:
+                raise _user_error(e, self.__name__) from None
+        outs = []
+        tree = _flatten_out(result, outs)
+        out_vars = [tracer.var(t) for t in outs]
+        name_from_source(tracer.eqns)
+        tr = Trace(self._name, key, [leaf[0] for leaf in leaves])
+        tr.leaf_args = [leaf[4] for leaf in leaves]
+        tr.in_vars = [tracer.vars[id(t)] for t in traced]
+        tr.captured = [(v, _weak(t), t._rg) for v, t in tracer.captured]
+        tr.out_tree, tr.n_out = tree, len(outs)
+        tr.guards = tracer.guards
+        tr.guard_holds = [0] * len(tracer.guards)
+        inputs = traced + [t for _, t in tracer.captured]
+        tr.diff_inputs = [i for i, t in enumerate(inputs) if t._rg]
+        fwd_eqns = tracer.eqns
+        # one backward graph per output that depends on a differentiable input
+        tr.residuals, tr.ops, bwd_raw = {}, {}, {}
+        targets = [_edge(inputs[i]) for i in tr.diff_inputs]
+        for k, t in enumerate(outs):
+            if t._rg and t.dtype.kind == "f" and targets:
+                bwd_raw[k] = _backward_graph(tracer, t, targets, f"{self._name}_backward")
+        residual_vars = []
+        for k, g in bwd_raw.items():
+            seed = g.inputs[-1]
+            g = optimize(g)
+            tr.bwd[k], tr.bwd_seed[k] = g, seed
+            tr.ops[k] = _TraceOp(tr, k)
+            res = [v for v in g.inputs if v is not seed]
+            idx = []
+            for v in res:
+                if v not in residual_vars:
+                    residual_vars.append(v)
+                idx.append(residual_vars.index(v))
+            tr.residuals[k] = idx
+        in_vars = tr.in_vars + [v for v, _ in tracer.captured]
+        consts = [v for v, _ in tracer.consts]
+        fwd = Graph(tuple(in_vars + consts), tuple(fwd_eqns), tuple(out_vars + residual_vars), name=self._name)
+        tr.graph = _keep_inputs(optimize(fwd), fwd.inputs)
+        tr.const_values = {id(v): a for v, a in tracer.consts}
+        tr.fn, tr.source = self._load(tr.graph, self._name + "_forward", consts, tr.const_values, comment="")
+        for k, g in tr.bwd.items():
+            tr.bwd_sources[k] = emit(g, f"{self._name}_backward" + (f"_{k}" if k else ""))
+        tr._fwd_eqns, tr._out_vars, tr._fwd_inputs, tr._consts = fwd_eqns, out_vars, in_vars, consts
+        tr._bwd_raw = bwd_raw
+        return tr
+
+    def _load(self, graph, name, consts, values, comment="grad of"):
+        bound = {}
+        source = emit(graph, name, comment=comment, templates=self.backend.TEMPLATES, constants=consts, bound=bound,
+                      as_tuple=True)
+        _debug(source)
+        ns = dict(self.backend.NAMESPACE)
+        ns.update({n: values[id(v)] for n, v in bound.items()})
+        return self.backend.load(source, name, ns)[name], source
+
+    def _joint(self, tr, argnums):
+        """The forward and the backward as one generated function returning (value, *grads)."""
+        fn = tr.joint.get(argnums)
+        if fn is not None:
+            return fn[0]
+        if tr.n_out != 1 or tr.out_tree != ("T",):
+            raise TypeError(f"grad: {self.__name__} must return a single scalar tensor")
+        out = tr._out_vars[0]
+        if int(np.prod(out.shape)) != 1 or out.dtype.kind != "f":
+            raise TypeError(f"grad: {self.__name__} must return a scalar float tensor, got {out.dtype}{list(out.shape)}")
+        positions = [i for i, a in enumerate(tr.leaf_args) if a in argnums]
+        bwd = tr._bwd_raw.get(0)
+        seed = bwd.inputs[-1] if bwd is not None else None
+        eqns = list(tr._fwd_eqns)
+        grads = []
+        if bwd is not None:
+            eqns.append(Eqn("full", (), (("shape", seed.shape), ("value", 1.0), ("dtype", seed.dtype)), seed))
+            eqns += bwd.eqns
+        for p in positions:
+            j = tr.diff_inputs.index(p) if p in tr.diff_inputs else None
+            g = bwd.outputs[j] if bwd is not None and j is not None else None
+            if g is None:  # the value does not depend on this argument: its gradient is zero
+                v = tr.in_vars[p]
+                g = Var(v.shape, v.dtype, "g_" + v.hint)
+                eqns.append(Eqn("full", (), (("shape", v.shape), ("value", 0.0), ("dtype", v.dtype)), g))
+            grads.append(g)
+        graph = Graph(tuple(tr._fwd_inputs + tr._consts), tuple(eqns), (out, *grads), name=self._name)
+        graph = _keep_inputs(optimize(graph), graph.inputs)
+        fn, source = self._load(graph, f"{self._name}_value_and_grad", tr._consts, tr.const_values, comment="")
+        tr.joint[argnums] = (fn, source)
+        return fn
+
+
+def _identifier(name):
+    from .codegen.names import _base
+
+    return _base(name.strip("<>"))
+
+
+def _weak(t):
+    import weakref
+
+    return weakref.ref(t)
+
+
+def _keep_inputs(graph, inputs):
+    """Generated functions keep every input as a parameter, used or not, so that calls
+    can pass arguments positionally."""
+    return graph.replace(inputs=tuple(inputs))
+
+
+def _backward_graph(tracer, out, targets, name):
+    """The VJP of traced output `out` with respect to `targets` (autograd edges), as a
+    Graph over forward Vars (its residuals) and a seed (its last input)."""
+    root = _edge(out)
+    stop = {id(t) for t in targets}
+    order, index, _ = _walk([root], stop)
+    names = []
+    for n in order:
+        v = tracer.node_out.get(id(n)) if type(n) is Node else tracer.vars.get(id(getattr(n, "variable", None)))
+        names.append(v.hint if v is not None else "v")
+    target_idx = tuple(index.get(id(t), -1) for t in targets)
+    seed = np.ones(out.shape, out.dtype)
+    raw, plan = vjp_graph(order, index, (index[id(root)],), [seed], target_idx, names,
+                          const_name=lambda a: tracer.var(a).hint, stop_at_targets=True)
+    sub, residuals, seed_var = {}, [], None
+    for v in raw.inputs:
+        b = plan[id(v)]
+        if b[0] == "seed":
+            seed_var = v
+            continue
+        i, k = b
+        n = order[i]
+        if k < 0:
+            fv = tracer.node_out[id(n)] if type(n) is Node else tracer.vars[id(n.variable)]
+        else:
+            fv = tracer.var(n.saved[k])
+        sub[id(v)] = fv
+        if fv not in residuals:
+            residuals.append(fv)
+    eqns = tuple(e._replace(ins=tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in e.ins)) for e in raw.eqns)
+    outputs = tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in raw.outputs)
+    return Graph(tuple(residuals) + (seed_var,), eqns, outputs, name=name)
+
+
+def _eager_value_and_grad(fn, args, kwargs, argnums):
+    args = list(args)
+    diff = []
+    for i in argnums:
+        a = args[i]
+        if isinstance(a, T.Tensor):
+            x = a if a._rg else a.detach().requires_grad_()
+        else:
+            x = T.tensor(a).requires_grad_()
+        args[i] = x
+        diff.append(x)
+    with autodiff._grad_mode(True):
+        value = fn(*args, **kwargs)
+        if not isinstance(value, T.Tensor) or value.numel() != 1:
+            raise TypeError(f"grad: {getattr(fn, '__name__', 'f')} must return a scalar tensor")
+        grads = autodiff.grad(value, diff, create_graph=mode.tracer is not None, allow_unused=True)
+    grads = tuple(T.zeros_like(x) if g is None else g for x, g in zip(diff, grads))
+    return (value, *grads)
+
+
+def _user_error(e, name):
+    """Re-raise an error from the user's function with a note naming its source line, and
+    with transgrad's own frames dropped from the traceback."""
+    from ._state import PKG_DIR
+
+    tb, frames = e.__traceback__, []
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(PKG_DIR):
+            frames.append(tb)
+        tb = tb.tb_next
+    if frames:
+        last = frames[-1]
+        import linecache
+
+        line = linecache.getline(last.tb_frame.f_code.co_filename, last.tb_lineno).strip()
+        e.add_note(f"(while transgrad traced {name}: {last.tb_frame.f_code.co_filename}:{last.tb_lineno} `{line}`)")
+        for a, b in zip(frames, frames[1:]):
+            a.tb_next = b
+        frames[-1].tb_next = None
+        return e.with_traceback(frames[0])
+    return e
+
+
+# ---- the public entry points -------------------------------------------------------------------
+def compile(fn=None, *, backend="numpy", cache_size=16):
+    """Compile `fn` per control-flow path into generated Python (NumPy) or XLA (JAX) code.
+
+    The first call with a new signature (shapes, dtypes, requires_grad flags, values of
+    non-tensor arguments) traces `fn`; Python decisions on tensor values become guards
+    that later calls re-check. Results support `.backward()`.
+
+    >>> import transgrad as tg
+    >>> @tg.compile
+    ... def double_until_big(x):
+    ...     y = x * 2
+    ...     while y.data.norm() < 1000:
+    ...         y = y * 2
+    ...     return y
+    >>> x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = double_until_big(x)
+    >>> y.backward(tg.ones(3)); x.grad
+    tensor([512., 512., 512.])
+    >>> double_until_big.cache_info()
+    CacheInfo(hits=0, misses=1, retraces=0, size=1)
+    """
+    if fn is None:
+        return functools.partial(compile, backend=backend, cache_size=cache_size)
+    if isinstance(fn, CompiledFunction):
+        return fn
+    return CompiledFunction(fn, backend=backend, cache_size=cache_size)
+
+
+class _GradFunction:
+    def __init__(self, f, argnums, backend, with_value):
+        self._f = f if isinstance(f, CompiledFunction) and backend is None else compile(
+            getattr(f, "fn", f), backend=backend or "numpy")
+        self.argnums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+        self._single = isinstance(argnums, int)
+        self._with_value = with_value
+        functools.update_wrapper(self, self._f.fn)
+
+    def __call__(self, *args, **kwargs):
+        value, *grads = self._f._call(args, kwargs, self.argnums)
+        value = value if isinstance(value, T.Tensor) else T._new(value)
+        grads = [g if isinstance(g, T.Tensor) else T._new(g) for g in grads]
+        g = grads[0] if self._single else tuple(grads)
+        return (value, g) if self._with_value else g
+
+    def code(self, *args, **kwargs):
+        tr = self._f._trace_for(args, kwargs, self.argnums)
+        self._f._joint(tr, self.argnums)
+        return tr.joint[self.argnums][1]
+
+    @property
+    def traces(self):
+        return self._f.traces
+
+    def cache_info(self):
+        return self._f.cache_info()
+
+
+def grad(f, argnums=0, *, backend=None):
+    """The gradient of scalar-valued `f` with respect to argument(s) `argnums`, computed by
+    one generated program per control-flow path (forward and backward together).
+
+    >>> import transgrad as tg
+    >>> df = tg.grad(lambda x: (x * x).sum())
+    >>> df(tg.tensor([1.0, 2.0]))
+    tensor([2., 4.])
+    >>> tg.grad(lambda x: tg.grad(lambda y: (y ** 3).sum())(x).sum())(tg.tensor([2.0]))
+    tensor([12.])
+    """
+    return _GradFunction(f, argnums, backend, with_value=False)
+
+
+def value_and_grad(f, argnums=0, *, backend=None):
+    """`(f(*args), grad(f, argnums)(*args))` from one generated program.
+
+    >>> import transgrad as tg
+    >>> tg.value_and_grad(lambda x, w: (x @ w).sum(), argnums=(0, 1))(tg.ones(2), tg.ones(2))
+    (tensor(2.), (tensor([1., 1.]), tensor([1., 1.])))
+    """
+    return _GradFunction(f, argnums, backend, with_value=True)
