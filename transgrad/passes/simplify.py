@@ -52,9 +52,9 @@ def simplify(g: Graph) -> Graph:
         if e.op in _ELEMENTWISE:
             e = _inline_scalar_constants(e, made)
             same = _identity(e)
-            if same is not None:  # x * 1, x / 1, x + 0, x - 0
+            if same is not None:  # x * 1, x / 1, x + 0, x - 0, x ** 1
                 sub[id(e.out)] = same
-                return
+                return same
         s = _scale(e)
         p = made.get(id(s[0])) if s else None
         inner = _scale(p) if p is not None and uses.get(id(s[0])) == 1 else None
@@ -62,6 +62,7 @@ def simplify(g: Graph) -> Graph:
             e = Eqn("mul", (inner[0], Lit(inner[1] * s[1])), (), e.out, e.src)
         made[id(e.out)] = e
         out.append(e)
+        return e.out
 
     for e in g.eqns:
         if any(isinstance(x, Var) and id(x) in sub for x in e.ins):
@@ -128,6 +129,6 @@ def _sink_broadcast(e, made, uses, add):
         if isinstance(other, Lit) and uses.get(id(x)) == 1 and a.dtype == e.out.dtype:
             small = Var(a.shape, a.dtype, e.out.hint)
             uses[id(small)] = 1
-            add(Eqn(e.op, tuple(ins), e.params, small, e.src))
+            small = add(Eqn(e.op, tuple(ins), e.params, small, e.src))
             return Eqn("expand", (small,), p.params, e.out, e.src)
     return e

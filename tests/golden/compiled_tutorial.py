@@ -1,0 +1,18 @@
+def tutorial_forward(x):
+    # y = x + 2  [compiled_functions.py:7]
+    y = x + 2;  del x
+    # z = y * y * 3  [compiled_functions.py:8]
+    mul = y * y
+    z = mul * 3;  del mul
+    # out = z.mean()  [compiled_functions.py:9]
+    out = mean(z, None, False);  del z
+    return (out, y)
+
+
+def tutorial_backward(y, g_out):
+    # grad of: z = y * y * 3  [compiled_functions.py:8]
+    g_mul = g_out * 0.75;  del g_out
+    mul = g_mul * y;  del g_mul, y
+    # grad of: y = x + 2  [compiled_functions.py:7]
+    g_x = mul + mul;  del mul
+    return g_x

@@ -1,0 +1,286 @@
+"""@tg.compile, tg.grad and tg.value_and_grad against closed forms and eager transgrad."""
+import os
+import random
+import subprocess
+import sys
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import transgrad as tg
+from transgrad.trace import TraceError
+
+import compiled_functions as cf
+
+
+def loop_trips(x0):
+    """The oracle for the tutorial loop: doublings after the first, from the input alone."""
+    k = 0
+    while np.linalg.norm(x0.astype(np.float64) * 2.0 ** (k + 1)) < 1000:
+        k += 1
+    return k
+
+
+def test_tutorial_compiled():
+    f = tg.compile(cf.tutorial)
+    x = tg.ones(2, 2, requires_grad=True)
+    out = f(x)
+    assert out.item() == 27.0
+    out.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 2), 4.5))
+    value, g = tg.value_and_grad(f)(tg.ones(2, 2))
+    assert value.item() == 27.0
+    np.testing.assert_array_equal(g.numpy(), np.full((2, 2), 4.5))
+
+
+def test_tutorial_loop_many_inputs_in_shuffled_order():
+    f = tg.compile(cf.tutorial_loop, cache_size=64)
+    df = tg.grad(lambda x, v: (cf.tutorial_loop(x) * v).sum())
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal(3).astype(np.float32) * s for s in (0.01, 0.1, 1, 10, 100) for _ in range(4)]
+    v = np.array([0.1, 1.0, 0.0001], np.float32)
+    for rnd in range(2):
+        random.Random(rnd).shuffle(inputs)
+        for x0 in inputs:
+            k = loop_trips(x0)
+            x = tg.tensor(x0, requires_grad=True)
+            y = f(x)
+            np.testing.assert_allclose(y.detach().numpy(), x0 * 2.0 ** (k + 1), rtol=1e-6)
+            y.backward(tg.tensor(v))
+            np.testing.assert_allclose(x.grad.numpy(), v * 2.0 ** (k + 1), rtol=1e-6)
+            np.testing.assert_allclose(df(tg.tensor(x0), tg.tensor(v)).numpy(), v * 2.0 ** (k + 1), rtol=1e-6)
+    trips = {loop_trips(x0) for x0 in inputs}
+    info = f.cache_info()
+    assert info.size == len(trips) and info.misses == 1 and info.retraces == len(trips) - 1
+    assert info.hits == 2 * len(inputs) - len(trips)
+
+
+def test_branches_take_the_right_trace():
+    f = tg.compile(cf.branch)
+    for x0 in ([1.0, 2.0], [-1.0, -2.0], [3.0, -1.0], [-3.0, 1.0]):
+        x = tg.tensor(x0, requires_grad=True)
+        out = f(x)
+        a = np.array(x0)
+        want, grad = ((a * a).sum(), 2 * a) if a.sum() > 0 else (-a.sum() * 3, np.full(2, -3.0))
+        assert out.item() == pytest.approx(want)
+        out.backward()
+        np.testing.assert_allclose(x.grad.numpy(), grad)
+    assert f.cache_info().size == 2 and f.cache_info().hits == 2
+
+
+def test_nested_loops_on_values():
+    f = tg.compile(cf.nested_loops)
+    df = tg.grad(cf.nested_loops)
+    for x0 in ([0.5, 1.0], [1.5, 0.2], [0.3, 0.3], [0.5, 1.0]):
+        x = np.array(x0, np.float32)
+        eager = cf.nested_loops(tg.tensor(x, requires_grad=True))
+        np.testing.assert_allclose(f(tg.tensor(x)).item(), eager.item(), rtol=1e-6)
+        # closed form: total = sum over the visited (i, j) of (i + j) * sum(x), so d/dx = that count
+        xt = tg.tensor(x, requires_grad=True)
+        cf.nested_loops(xt).backward()
+        np.testing.assert_allclose(df(tg.tensor(x)).numpy(), xt.grad.numpy(), rtol=1e-6)
+        assert np.allclose(xt.grad.numpy(), xt.grad.numpy()[0])  # the same for every element
+
+
+def test_item_in_arithmetic():
+    f = tg.compile(cf.item_arithmetic)
+    for x0 in ([1.0, 2.0], [0.5, -3.0], [1.0, 2.0]):
+        x = tg.tensor(x0, requires_grad=True)
+        out = f(x)
+        s = sum(x0)
+        assert out.item() == pytest.approx(s * s + s)
+        out.backward()  # .item() is a constant for autograd, as in PyTorch: d/dx (x * s) = s
+        np.testing.assert_allclose(x.grad.numpy(), [s, s])
+    assert f.cache_info().size == 2  # two distinct values of the item, each a guard
+
+
+def test_cache_hit_runs_only_generated_code():
+    calls = []
+
+    @tg.compile
+    def f(x):
+        calls.append(1)
+        return (x * 3).sum()
+
+    for _ in range(5):
+        assert f(tg.ones(3)).item() == 9.0
+    assert len(calls) == 1 and f.cache_info() == (4, 1, 0, 1)
+
+
+def test_cache_bound_warns_once_and_stays_correct():
+    f = tg.compile(cf.tutorial_loop, cache_size=2)
+    scales = [0.01, 0.1, 1.0, 10.0, 100.0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for s in scales:
+            x0 = np.array([s, -s, s], np.float32)
+            np.testing.assert_allclose(f(tg.tensor(x0)).numpy(), x0 * 2.0 ** (loop_trips(x0) + 1), rtol=1e-6)
+    msgs = [str(w.message) for w in caught if "cache_size" in str(w.message)]
+    assert len(msgs) == 1
+    assert "line 15" in msgs[0] and "keeps changing" in msgs[0]
+    assert f.cache_info().size == 2
+
+
+def test_retrace_is_explained():
+    f = tg.compile(cf.tutorial_loop)
+    f(tg.tensor([1.0, 1.0, 1.0]))
+    f(tg.tensor([100.0, 0.0, 0.0]))
+    k1, k2 = loop_trips(np.ones(3)), loop_trips(np.array([100.0, 0, 0]))
+    assert f.retrace_log == [
+        f"line 15 `while y.data.norm() < 1000:`: the cached trace looped {k1} times, this input needs {k2}"]
+    text = repr(f.traces[1])
+    assert f"True {k1} times, then False (looped {k1} times)" in text
+
+
+def test_generated_code_uses_the_users_names_and_lines():
+    code = tg.compile(cf.tutorial).code(tg.ones(2, 2, requires_grad=True))
+    assert "z = mul * 3" in code and "y = x + 2" in code and "out = mean(z" in code
+    assert "def tutorial_backward(y, g_out):" in code  # the forward saves only y for the backward
+    assert "return (out, y)" in code
+    assert "# z = y * y * 3  [compiled_functions.py:8]" in code
+    assert "# grad of: y = x + 2  [compiled_functions.py:7]" in code
+
+
+def test_golden_compiled_tutorial():
+    from test_codegen import check_golden
+
+    f = tg.compile(cf.tutorial)
+    check_golden("compiled_tutorial", f.code(tg.ones(2, 2, requires_grad=True)))
+    check_golden("compiled_tutorial_grad", tg.grad(cf.tutorial).code(tg.ones(2, 2)))
+
+
+def test_grad_argnums_numpy_and_scalar_inputs():
+    def f(x, w, b):
+        return ((x @ w) * b).sum()
+
+    x, w = np.arange(6.0, dtype=np.float32).reshape(2, 3), np.ones((3, 2), np.float32)
+    gx, gw, gb = tg.grad(f, argnums=(0, 1, 2))(x, w, 2.0)
+    np.testing.assert_allclose(gx.numpy(), 2 * w.sum(1) * np.ones((2, 3)))
+    np.testing.assert_allclose(gw.numpy(), 2 * x.sum(0)[:, None] * np.ones((3, 2)))
+    assert gb.item() == pytest.approx((x @ w).sum())
+    value, gw_only = tg.value_and_grad(f, argnums=1)(x, w, 2.0)
+    assert isinstance(value, tg.Tensor) and value.item() == pytest.approx(2 * (x @ w).sum())
+    np.testing.assert_allclose(gw_only.numpy(), gw.numpy())
+
+
+def test_grad_of_unused_argument_is_zero():
+    g = tg.grad(lambda x, y: (x * 2).sum(), argnums=(0, 1))(tg.ones(2), tg.ones(3))
+    np.testing.assert_array_equal(g[1].numpy(), np.zeros(3))
+
+
+def test_second_derivatives_compose():
+    d2 = tg.grad(lambda x: tg.grad(lambda y: (y.sin() * y).sum())(x).sum())
+    x0 = np.array([0.3, 1.2], np.float32)
+    # d/dx (sin x + x cos x) = 2 cos x - x sin x
+    np.testing.assert_allclose(d2(tg.tensor(x0)).numpy(), 2 * np.cos(x0) - x0 * np.sin(x0), rtol=1e-5)
+
+
+def test_mlp_grads_match_eager():
+    rng = np.random.default_rng(0)
+    x, w1, w2 = (rng.standard_normal(s).astype(np.float32) for s in ((8, 5), (5, 4), (4, 3)))
+    g1, g2 = tg.grad(cf.mlp, argnums=(1, 2))(x, w1, w2)
+    t1, t2 = tg.tensor(w1, requires_grad=True), tg.tensor(w2, requires_grad=True)
+    cf.mlp(tg.tensor(x), t1, t2).backward()
+    np.testing.assert_allclose(g1.numpy(), t1.grad.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(g2.numpy(), t2.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_captured_tensors_are_read_at_every_call():
+    w = tg.tensor([1.0, 2.0], requires_grad=True)
+
+    @tg.compile
+    def loss(x):
+        return (x * w).sum()
+
+    x = tg.tensor([3.0, 4.0])
+    assert loss(x).item() == 11.0
+    loss(x).backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [3.0, 4.0])
+    with tg.no_grad():
+        w.data = w.detach().numpy() * 10  # new values, same shape: the trace still applies
+    assert loss(x).item() == 110.0
+    assert loss.cache_info().size == 1
+
+
+def test_wrong_shape_retraces_as_a_new_signature():
+    f = tg.compile(lambda x: (x * x).sum())
+    assert f(tg.ones(2)).item() == 2.0
+    assert f(tg.ones(3)).item() == 3.0
+    assert f(tg.ones(2, dtype=tg.float64)).item() == 2.0
+    assert f.cache_info().misses == 3
+
+
+def test_error_while_tracing_names_the_users_line_and_changes_nothing():
+    @tg.compile
+    def f(x):
+        y = x * 2
+        return y @ tg.ones(5)  # a shape error
+
+    x = tg.ones(3, requires_grad=True)
+    with pytest.raises(tg.OpError, match=r"matmul: shapes \(3,\) and \(5,\)") as info:
+        f(x)
+    message = str(info.value) + " ".join(getattr(info.value, "__notes__", ()))
+    assert "test_compile.py" in message and "return y @ tg.ones(5)" in message
+    assert f.cache_info().size == 0 and x.grad is None and x.grad_fn is None
+
+
+def test_user_exception_is_reraised_with_its_line():
+    @tg.compile
+    def f(x):
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError) as info:
+        f(tg.ones(1))
+    assert any("test_compile.py" in n and "raise KeyError" in n for n in info.value.__notes__)
+    # the traceback ends in the user's function, with no transgrad frames beneath it
+    assert str(info.traceback[-1].path).endswith("test_compile.py")
+    assert "raise KeyError" in str(info.traceback[-1].statement)
+
+
+def test_grad_of_non_scalar_is_a_clear_error():
+    with pytest.raises(TypeError, match="must return a scalar float tensor, got float32\\[3\\]"):
+        tg.grad(lambda x: x * 2)(tg.ones(3))
+
+
+def test_numpy_inside_compiled_function_is_fenced():
+    @tg.compile
+    def f(x):
+        return x * float(x.numpy().sum())
+
+    with pytest.raises(TraceError, match="numpy\\(\\) of a tensor inside a compiled function"):
+        f(tg.ones(2))
+
+
+def test_debug_env_prints_generated_code():
+    code = ("import transgrad as tg\n"
+            "f = tg.compile(lambda x: (x * 3).sum())\n"
+            "f(tg.ones(2))\n")
+    env = dict(os.environ, TRANSGRAD_DEBUG="1")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert "def lambda_forward(x):" in r.stderr
+
+
+def test_threads_get_correct_results_and_a_consistent_cache():
+    f = tg.compile(cf.tutorial_loop, cache_size=64)
+    scales = [0.5, 5.0, 50.0, 500.0]
+    errors = []
+
+    def worker(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(60):
+            x0 = (rng.standard_normal(3) * scales[rng.integers(4)]).astype(np.float32)
+            y = f(tg.tensor(x0)).numpy()
+            if not np.allclose(y, x0 * 2.0 ** (loop_trips(x0) + 1), rtol=1e-6):
+                errors.append((x0, y))
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    info = f.cache_info()
+    assert info.hits + info.misses + info.retraces == 240
+    assert info.size == len({tuple(t.signature) + tuple(g.expected for g in t.guards) for t in f.traces})
