@@ -428,16 +428,16 @@ class CompiledFunction:
         fwd = Graph(tuple(in_vars + consts), tuple(fwd_eqns), tuple(out_vars + residual_vars), name=self._name)
         tr.graph = _keep_inputs(optimize(fwd), fwd.inputs)
         tr.const_values = {id(v): a for v, a in tracer.consts}
-        tr.fn, tr.source = self._load(tr.graph, self._name + "_forward", consts, tr.const_values, comment="")
+        tr.fn, tr.source = self._load(tr.graph, self._name + "_forward", consts, tr.const_values)
         for k, g in tr.bwd.items():
             tr.bwd_sources[k] = emit(g, f"{self._name}_backward" + (f"_{k}" if k else ""))
         tr._fwd_eqns, tr._out_vars, tr._fwd_inputs, tr._consts = fwd_eqns, out_vars, in_vars, consts
         tr._bwd_raw = bwd_raw
         return tr
 
-    def _load(self, graph, name, consts, values, comment="grad of"):
+    def _load(self, graph, name, consts, values):
         bound = {}
-        source = emit(graph, name, comment=comment, templates=self.backend.TEMPLATES, constants=consts, bound=bound,
+        source = emit(graph, name, templates=self.backend.TEMPLATES, constants=consts, bound=bound,
                       as_tuple=True)
         _debug(source)
         ns = dict(self.backend.NAMESPACE)
@@ -472,7 +472,7 @@ class CompiledFunction:
             grads.append(g)
         graph = Graph(tuple(tr._fwd_inputs + tr._consts), tuple(eqns), (out, *grads), name=self._name)
         graph = _keep_inputs(optimize(graph), graph.inputs)
-        fn, source = self._load(graph, f"{self._name}_value_and_grad", tr._consts, tr.const_values, comment="")
+        fn, source = self._load(graph, f"{self._name}_value_and_grad", tr._consts, tr.const_values)
         tr.joint[argnums] = (fn, source)
         return fn
 

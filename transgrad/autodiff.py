@@ -215,7 +215,7 @@ def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None,
                 continue
             n = order[i]
             src = n.src if type(n) is not AccumulateGrad else n.variable._src
-            tr.src = src and Src(*src)
+            tr.src = src and Src(*src, grad=True)
             g = gs[0]
             for x in gs[1:]:
                 g = g + x

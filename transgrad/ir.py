@@ -40,10 +40,12 @@ class Lit:
 
 @dataclass(frozen=True, slots=True)
 class Src:
-    """Where the user's code created a value: file, line and the line's text."""
+    """Where the user's code created a value: file and line (`grad`: this equation is part
+    of that line's gradient)."""
 
     file: str
     line: int
+    grad: bool = False
 
     @property
     def text(self):

@@ -2,7 +2,8 @@
 
 Each equation becomes one statement `out = <template filled with names>`, followed on
 the same line by `del` of the values it read for the last time. A group of equations
-that came from one user source line gets a comment naming that line.
+that came from one user source line gets a comment naming that line (`# grad of: ...`
+for the equations of its gradient).
 """
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def _fill(shape, names):
 _MODULE = cst.Module([])
 
 
-def emit(graph: Graph, name: str, comment: str = "grad of", templates=None, constants=(), bound=None,
+def emit(graph: Graph, name: str, templates=None, constants=(), bound=None,
          as_tuple=False) -> str:
     """Source text of `def name(<inputs>): ...` computing `graph` with `xp` ops
     (`templates`: a backend's overrides of op-table forms; NumPy's by default).
@@ -130,7 +131,7 @@ def emit(graph: Graph, name: str, comment: str = "grad of", templates=None, cons
     for i, e in enumerate(graph.eqns):
         if e.src is not None and e.src != prev_src:
             text = e.src.text
-            lead = f"{comment}: " if comment else ""
+            lead = "grad of: " if e.src.grad else ""
             note = f"{lead}{text}  [{e.src}]" if text else f"{lead}[{e.src}]"
             lines.append("    " + _MODULE.code_for_node(_comment(note)))
         prev_src = e.src
