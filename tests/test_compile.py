@@ -284,3 +284,51 @@ def test_threads_get_correct_results_and_a_consistent_cache():
     info = f.cache_info()
     assert info.hits + info.misses + info.retraces == 240
     assert info.size == len({tuple(t.signature) + tuple(g.expected for g in t.guards) for t in f.traces})
+
+
+EXPORT_CHECK = """
+import sys
+sys.modules["transgrad"] = None  # the exported module must not need transgrad
+import numpy as np
+sys.path.insert(0, {dir!r})
+import exported as m
+v = np.array([0.1, 1.0, 0.0001], np.float32)
+for x0, k in {cases!r}:
+    x = np.array(x0, np.float32)
+    y, g = m.value_and_vjp(x, v)
+    assert np.allclose(y, x * 2.0 ** (k + 1)) and np.allclose(g, v * 2.0 ** (k + 1)), (x0, k)
+    assert np.allclose(m.forward(x), x * 2.0 ** (k + 1))
+try:
+    m.forward(np.array({unseen!r}, np.float32))
+except m.NoTraceError as e:
+    assert "line 15" in str(e) and "not exported" in str(e), e
+else:
+    raise AssertionError("an unexported path ran")
+print("ok")
+"""
+
+
+def test_export_runs_without_transgrad(tmp_path):
+    f = tg.compile(cf.tutorial_loop)
+    seen = [[1.0, 2.0, 3.0], [100.0, 2.0, 3.0]]
+    for x0 in seen:
+        f(tg.tensor(x0, requires_grad=True))
+    tg.export(f, tg.tensor([10.0, 2.0, 3.0], requires_grad=True), path=str(tmp_path / "exported.py"))
+    cases = [(x0, loop_trips(np.array(x0))) for x0 in seen + [[10.0, 2.0, 3.0], [1.1, 2.0, 3.0]]]
+    assert len({k for _, k in cases}) == 3  # the last input reuses the first input's path
+    code = EXPORT_CHECK.format(dir=str(tmp_path), cases=cases, unseen=[0.001, 0.0, 0.0])
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path))
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_export_of_a_scalar_function_gives_value_and_grad(tmp_path):
+    path = tmp_path / "tutorial_export.py"
+    tg.export(tg.grad(cf.tutorial), tg.ones(2, 2), path=str(path))
+    code = ("import sys; sys.modules['transgrad'] = None\n"
+            f"sys.path.insert(0, {str(tmp_path)!r})\n"
+            "import numpy as np, tutorial_export as m\n"
+            "value, g = m.value_and_grad(np.full((2, 2), 2.0, np.float32))\n"
+            "assert value == 48.0 and np.allclose(g, 1.5 * (2.0 + 2)), (value, g)\n"
+            "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.strip() == "ok", r.stderr

@@ -13,6 +13,7 @@ from . import autograd
 from ._state import enable_grad, is_grad_enabled, no_grad
 from .api import compile, grad, value_and_grad
 from .autodiff import backward_code
+from .export import export
 from .backends.numpy import install_impls as _install_impls
 from .ops import OPS as _OPS
 from .tensor import (

@@ -449,18 +449,28 @@ class CompiledFunction:
         fn = tr.joint.get(argnums)
         if fn is not None:
             return fn[0]
+        graph = self._joint_graph(tr, argnums)
+        fn, source = self._load(graph, f"{self._name}_value_and_grad", tr._consts, tr.const_values)
+        tr.joint[argnums] = (fn, source, graph)
+        return fn
+
+    def _joint_graph(self, tr, argnums, seed_input=False):
+        """Forward + backward; the output's cotangent is 1, or the last input with `seed_input`."""
         if tr.n_out != 1 or tr.out_tree != ("T",):
             raise TypeError(f"grad: {self.__name__} must return a single scalar tensor")
         out = tr._out_vars[0]
-        if int(np.prod(out.shape)) != 1 or out.dtype.kind != "f":
+        if not seed_input and (int(np.prod(out.shape)) != 1 or out.dtype.kind != "f"):
             raise TypeError(f"grad: {self.__name__} must return a scalar float tensor, got {out.dtype}{list(out.shape)}")
         positions = [i for i, a in enumerate(tr.leaf_args) if a in argnums]
         bwd = tr._bwd_raw.get(0)
         seed = bwd.inputs[-1] if bwd is not None else None
         eqns = list(tr._fwd_eqns)
         grads = []
+        if seed_input and seed is None:
+            seed = Var(out.shape, out.dtype, "g_" + out.hint)
         if bwd is not None:
-            eqns.append(Eqn("full", (), (("shape", seed.shape), ("value", 1.0), ("dtype", seed.dtype)), seed))
+            if not seed_input:
+                eqns.append(Eqn("full", (), (("shape", seed.shape), ("value", 1.0), ("dtype", seed.dtype)), seed))
             eqns += bwd.eqns
         for p in positions:
             j = tr.diff_inputs.index(p) if p in tr.diff_inputs else None
@@ -470,11 +480,14 @@ class CompiledFunction:
                 g = Var(v.shape, v.dtype, "g_" + v.hint)
                 eqns.append(Eqn("full", (), (("shape", v.shape), ("value", 0.0), ("dtype", v.dtype)), g))
             grads.append(g)
-        graph = Graph(tuple(tr._fwd_inputs + tr._consts), tuple(eqns), (out, *grads), name=self._name)
-        graph = _keep_inputs(optimize(graph), graph.inputs)
-        fn, source = self._load(graph, f"{self._name}_value_and_grad", tr._consts, tr.const_values)
-        tr.joint[argnums] = (fn, source)
-        return fn
+        inputs = tuple(tr._fwd_inputs + tr._consts) + ((seed,) if seed_input else ())
+        graph = Graph(inputs, tuple(eqns), (out, *grads), name=self._name)
+        return _keep_inputs(optimize(graph), graph.inputs)
+
+    def _forward_graph(self, tr):
+        """The forward alone (no residuals), as export writes it."""
+        graph = Graph(tuple(tr._fwd_inputs + tr._consts), tuple(tr._fwd_eqns), tuple(tr._out_vars), name=self._name)
+        return _keep_inputs(optimize(graph), graph.inputs)
 
 
 def _identifier(name):

@@ -48,6 +48,8 @@ def mean(x, axis, keepdims):
     return s / (x.size // s.size if s.size else 0)
 
 
+MODULE = "numpy"
+EXPORT_HELPERS = [GuardFailed, guard, softmax, log_softmax, index_put, mean]
 HELPERS = {"softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
            "guard": guard, "GuardFailed": GuardFailed}
 

@@ -1,0 +1,149 @@
+"""`tg.export`: a standalone module of a function's generated code (NumPy or JAX only)."""
+from __future__ import annotations
+
+import base64
+import inspect
+import io
+
+import libcst as cst
+import numpy as np
+
+from . import api
+from .backends import get_backend
+from .backends import runtime
+from .codegen.emit import emit
+from .codegen.template import literal
+
+
+def _array_text(a):
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(a), allow_pickle=False)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _const_line(name, array):
+    call = cst.Call(cst.Name("load_array"), [cst.Arg(cst.SimpleString(repr(_array_text(array))))])
+    value = cst.Call(cst.Attribute(cst.Name("xp"), cst.Name("asarray")), [cst.Arg(call)])
+    return cst.Module([cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], value)])]).code
+
+
+def export(f, *args, path=None, backend=None, **kwargs):
+    """Write (and return) a standalone module with the generated forward and gradient code of
+    every trace `f` has seen, `args` included. The module needs only NumPy (or JAX with
+    `backend="jax"`): `forward(*arrays)`, `value_and_grad(*arrays)` (scalar outputs) and
+    `value_and_vjp(*arrays, cotangent)` pick the trace whose guards hold, and raise
+    NoTraceError for an input that needs a path that was not exported.
+
+    >>> import transgrad as tg
+    >>> src = tg.export(lambda x: (x * x).sum(), tg.ones(2, requires_grad=True))
+    >>> ns = {}; exec(src, ns)
+    >>> ns["value_and_grad"](ns["xp"].ones(2, "float32"))
+    (np.float32(2.0), array([2., 2.], dtype=float32))
+    """
+    grad_fn = f if isinstance(f, api._GradFunction) else None
+    cf = grad_fn._f if grad_fn else api.compile(f)
+    if backend is not None and get_backend(backend) is not cf.backend:
+        cf = api.compile(cf.fn, backend=backend)
+    argnums = grad_fn.argnums if grad_fn else None
+    cf._trace_for(args, kwargs, argnums)
+    be = cf.backend
+    parts, table_fwd, table_vg, table_vjp, consts = [], [], [], [], {}
+    for i, tr in enumerate(cf.traces):
+        values = dict(tr.const_values)
+        captured = [v for v, _, _ in tr.captured]
+        for v, ref, _ in tr.captured:
+            t = ref()
+            if t is None:
+                break
+            values[id(v)] = t._data
+        else:
+            free = tr._consts + captured
+            sig = _signature(tr)
+            guards = [g.describe() for g in tr.guards]
+            fwd = cf._forward_graph(tr)
+            fwd = fwd.replace(inputs=tuple(v for v in fwd.inputs if v not in captured) + tuple(captured))
+            parts.append(_emit(fwd, f"forward_{i}", free, values, consts, be))
+            table_fwd.append((sig, f"forward_{i}", guards))
+            nums = argnums if argnums is not None else tuple(sorted({tr.leaf_args[j] for j in tr.diff_inputs if j < len(tr.in_vars)}))
+            if nums and tr.n_out == 1 and tr.out_tree == ("T",):
+                out = tr._out_vars[0]
+                scalar = int(np.prod(out.shape)) == 1 and out.dtype.kind == "f"
+                g = cf._joint_graph(tr, nums, seed_input=not scalar)
+                seed = () if scalar else (g.inputs[-1],)
+                g = g.replace(inputs=tuple(v for v in g.inputs if v not in captured and v not in seed) + tuple(captured) + seed)
+                name = ("value_and_grad_" if scalar else "value_and_vjp_") + str(i)
+                parts.append(_emit(g, name, free, values, consts, be))
+                vsig = sig if scalar else sig + (("array", tuple(out.shape), str(out.dtype)),)
+                (table_vg if scalar else table_vjp).append((vsig, name, guards))
+    source = _module(cf, be, parts, consts, table_fwd, table_vg, table_vjp)
+    if path is not None:
+        with open(path, "w") as fh:
+            fh.write(source)
+    return source
+
+
+def _signature(tr):
+    """Per dynamic argument ("array", shape, dtype); static arguments are checked by value."""
+    out = []
+    for part in tr.signature:
+        if isinstance(part, tuple) and len(part) == 3 and part[0] != "static" and not isinstance(part[0], str):
+            out.append(("array", tuple(part[0]), str(part[1])))
+        elif part[0] == "array":
+            out.append(("array", tuple(part[1]), str(part[2])))
+        elif part[0] == "scalar":
+            out.append(("array", (), "float32"))
+        elif part[0] == "static":
+            out.append(("static", part[2]))
+    return tuple(out)
+
+
+def _emit(graph, name, free, values, consts, be):
+    bound = {}
+    src = emit(graph, name, templates=be.TEMPLATES, constants=[v for v in graph.inputs if v in free], bound=bound,
+               as_tuple=True)
+    for n, v in bound.items():
+        if n in consts and consts[n] is not values[id(v)]:
+            new = f"{n}_{name}"
+            src = _rename_global(src, n, new)
+            n = new
+        consts[n] = values[id(v)]
+    return src
+
+
+def _rename_global(src, old, new):
+    class Rename(cst.CSTTransformer):
+        def leave_Name(self, node, updated):
+            return updated.with_changes(value=new) if updated.value == old else updated
+
+    return cst.parse_module(src).visit(Rename()).code
+
+
+def _module(cf, be, parts, consts, table_fwd, table_vg, table_vjp):
+    header = (f'"""Generated by transgrad.export from `{cf.__name__}`: its forward and gradient code for the\n'
+              f'traces seen, with their guards. Needs only {be.MODULE}."""\n')
+    helpers = "\n\n".join(inspect.getsource(h).rstrip() for h in be.EXPORT_HELPERS)
+    runtime_src = inspect.getsource(runtime).split('"""', 2)[2].strip()
+    lines = [header, f"import {be.MODULE} as xp\n", runtime_src, "", helpers, ""]
+    lines += [_const_line(n, a).rstrip() for n, a in consts.items()]
+    lines += ["", "\n\n".join(p.rstrip() for p in parts), ""]
+    for table, name in ((table_fwd, "FORWARD"), (table_vg, "VALUE_AND_GRAD"), (table_vjp, "VALUE_AND_VJP")):
+        entries = cst.List([cst.Element(cst.Tuple([cst.Element(literal(sig)), cst.Element(cst.Name(fn)),
+                                                   cst.Element(literal(tuple(guards)))]))
+                            for sig, fn, guards in table])
+        lines.append(cst.Module([cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], entries)])]).code)
+    lines.append(
+        "\n\ndef forward(*args):\n"
+        '    """The function\'s outputs, from the exported trace that fits `args`."""\n'
+        "    out = dispatch(FORWARD, args, GuardFailed)\n"
+        "    return out[0] if len(out) == 1 else out\n"
+        "\n\ndef value_and_grad(*args):\n"
+        '    """(value, *gradients) with respect to the differentiable arguments."""\n'
+        "    value, *grads = dispatch(VALUE_AND_GRAD, args, GuardFailed)\n"
+        "    return (value, grads[0]) if len(grads) == 1 else (value, tuple(grads))\n"
+        "\n\ndef value_and_vjp(*args):\n"
+        '    """For a non-scalar output: args end with the output\'s cotangent; (value, *gradients)."""\n'
+        "    value, *grads = dispatch(VALUE_AND_VJP, args, GuardFailed)\n"
+        "    return (value, grads[0]) if len(grads) == 1 else (value, tuple(grads))\n")
+    source = "\n".join(lines)
+    cst.parse_module(source)  # the module must be valid Python
+    return source
