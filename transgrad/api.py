@@ -151,7 +151,7 @@ class Trace:
         self.name, self.signature, self.arg_names = name, signature, arg_names
         self.hits = 0
         self.guards = []
-        self.guard_holds = []
+        self.guard_holds = []  # times each guard held in runs where a later guard failed
         self.joint = {}
         self.bwd = {}
         self.bwd_seed = {}
@@ -176,7 +176,7 @@ class Trace:
             while j + 1 < len(gs) and gs[j + 1].src == gs[i].src:
                 j += 1
             decisions = [g.expected for g in gs[i:j + 1]]
-            held = min(self.guard_holds[i:j + 1])
+            held = self.hits + min(self.guard_holds[i:j + 1])
             if j > i and all(d is True for d in decisions[:-1]) and decisions[-1] is False:
                 what = f"True {j - i} times, then False (looped {j - i} times)"
             else:
@@ -200,7 +200,7 @@ class CompiledFunction:
         self.cache_size = cache_size
         self._traces = {}  # signature -> [Trace], most recently used first
         self._lock = threading.RLock()
-        self._stats = Counter()
+        self.hits = self.misses = self.retraces = 0
         self._warned = False
         self._changing = Counter()  # source of the guard behind each retrace
         self.retrace_log = []
@@ -222,7 +222,7 @@ class CompiledFunction:
     def cache_info(self):
         with self._lock:
             size = sum(len(ts) for ts in self._traces.values())
-            return CacheInfo(self._stats["hits"], self._stats["misses"], self._stats["retraces"], size)
+            return CacheInfo(self.hits, self.misses, self.retraces, size)
 
     def code(self, *args, **kwargs):
         """Source of the generated forward and backward code for these inputs."""
@@ -235,7 +235,16 @@ class CompiledFunction:
         leaves, key = [], []
         if not kwargs and len(args) == len(self._positional):  # the fast, common case
             for pos, (name, a) in enumerate(zip(self._positional, args)):
-                _flatten(a, name, argnums is not None and pos in argnums, leaves, key, pos)
+                diff = argnums is not None and pos in argnums
+                if type(a) is np.ndarray and (not diff or a.dtype.kind == "f"):
+                    leaves.append((name, a, diff, None, pos))
+                    key.append(("array", a.shape, a.dtype, diff))
+                elif type(a) is T.Tensor and (not diff or a._data.dtype.kind == "f"):
+                    rg = a._rg or diff
+                    leaves.append((name, a._data, rg, a, pos))
+                    key.append((a._data.shape, a._data.dtype, rg))
+                else:
+                    _flatten(a, name, diff, leaves, key, pos)
             return args, kwargs, leaves, tuple(key)
         try:
             bound = self._sig.bind(*args, **kwargs)
@@ -262,7 +271,7 @@ class CompiledFunction:
                 except GuardFailed as e:
                     failures.append((tr, e.args[0]))
                     continue
-                self._stats["hits"] += 1
+                self.hits += 1
                 return result
         return self._miss(args, kwargs, leaves, key, argnums, failures)
 
@@ -281,20 +290,15 @@ class CompiledFunction:
             except self.backend.GuardFailed as e:
                 self._guard_failed(tr, e.index)
                 raise GuardFailed(e.index) from None
-            self._guards_held(tr)
+            tr.hits += 1
             return out
         try:
             out = tr.fn(*arrays)
         except self.backend.GuardFailed as e:
             self._guard_failed(tr, e.index)
             raise GuardFailed(e.index) from None
-        self._guards_held(tr)
-        return self._wrap(tr, out, leaves, captured)
-
-    def _guards_held(self, tr):
         tr.hits += 1
-        for i in range(len(tr.guard_holds)):
-            tr.guard_holds[i] += 1
+        return self._wrap(tr, out, leaves, captured)
 
     def _guard_failed(self, tr, index):
         for i in range(index):
@@ -321,7 +325,10 @@ class CompiledFunction:
                 self._warn_full()
                 return self._eager(args, kwargs, argnums)
             tr = self._build(args, kwargs, leaves, key, argnums)
-            self._stats["retraces" if failures else "misses"] += 1
+            if failures:
+                self.retraces += 1
+            else:
+                self.misses += 1
             if failures:
                 self._explain(failures, tr)
             self._traces.setdefault(key, []).insert(0, tr)
@@ -624,7 +631,23 @@ class _GradFunction:
         functools.update_wrapper(self, self._f.fn)
 
     def __call__(self, *args, **kwargs):
-        value, *grads = self._f._call(args, kwargs, self.argnums)
+        f, argnums, out = self._f, self.argnums, None
+        if mode.tracer is None:  # fast path: the most recently used trace of this signature fits
+            _, _, leaves, key = f._leaves(args, kwargs, argnums)
+            traces = f._traces.get(key)
+            if traces and not traces[0].captured:
+                tr = traces[0]
+                joint = tr.joint.get(argnums)
+                if joint is not None:
+                    try:
+                        out = joint[0](*[leaf[1] for leaf in leaves])
+                        tr.hits += 1
+                        f.hits += 1
+                    except f.backend.GuardFailed:
+                        out = None  # the general path below retries, records and retraces
+        if out is None:
+            out = f._call(args, kwargs, argnums)
+        value, *grads = out
         value = value if isinstance(value, T.Tensor) else T._new(value)
         grads = [g if isinstance(g, T.Tensor) else T._new(g) for g in grads]
         g = grads[0] if self._single else tuple(grads)

@@ -236,7 +236,7 @@ def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None,
                 else:
                     hint = names[index[id(e)]] if e is not None else const_name(a)
                     args.append(ph(("in", id(a)), a._data, hint, (i, k)))
-            out = ph(("out", i), n.out_data, names[i], (i, -1))
+            out = ph(("out", i), n.out_data, names[i], (i, -1)) if getattr(n.op, "uses_out", True) else None
             grads = n.op.vjp(g, out, *args, **n.params)
             for e, gi, a in zip(n.next, grads, n.saved):
                 if e is None or gi is None:

@@ -10,6 +10,8 @@ primitive with no gradient. A row's `name` is its grad_fn name, as PyTorch spell
 """
 from __future__ import annotations
 
+import dis
+
 from . import tensor as T
 from .codegen.template import Template
 from .rules import extreme_vjp, matmul_vjp, pow_vjp, reduced_count, split_vjp, sum_to, unreduce
@@ -18,7 +20,8 @@ NONDIFF = None
 
 
 class Op:
-    __slots__ = ("name", "inputs", "variadic", "params", "template", "vjp", "grad_fn_name", "tpl", "impl")
+    __slots__ = ("name", "inputs", "variadic", "params", "template", "vjp", "grad_fn_name", "tpl", "impl",
+                 "uses_out")
 
     def __init__(self, name, inputs, params, template, vjp, grad_fn_name=None):
         self.name = name
@@ -31,7 +34,10 @@ class Op:
         camel = "".join(p.capitalize() for p in name.split("_"))
         self.grad_fn_name = grad_fn_name or f"{camel}Backward0"
         self.tpl = Template(template)
-        self.impl = None  # the eager NumPy function, built from the template by backends.numpy
+        self.impl = None
+        # does the rule read `out`? If not, the backward need not keep the result
+        self.uses_out = vjp is not None and any(
+            i.opname.startswith("LOAD_FAST") and i.argval == "out" for i in dis.get_instructions(vjp))  # the eager NumPy function, built from the template by backends.numpy
 
     def __repr__(self):
         return f"<op {self.name}>"

@@ -50,7 +50,7 @@ class Tracer:
         vars_ = self.vars
         ins = []
         for a in args:
-            if isinstance(a, T.Tensor):
+            if type(a) is T.Tensor:
                 v = vars_.get(id(a))
                 ins.append(v if v is not None else self.capture(a))
             else:
@@ -170,35 +170,6 @@ def tracing(tracer, grad=False):
 
 
 # ---- names from the user's source -----------------------------------------------------------
-class _Assignments(cst.CSTVisitor):
-    """line -> (target name, operations in the assigned expression, outermost callee)."""
-
-    METADATA_DEPENDENCIES = (cst.metadata.PositionProvider,)
-
-    def __init__(self):
-        self.lines = {}
-
-    def _record(self, node, target, value):
-        if isinstance(target, cst.Name) and value is not None:
-            pos = self.get_metadata(cst.metadata.PositionProvider, node)
-            counter = _OpCounter()
-            value.visit(counter)
-            callee = value.func if isinstance(value, cst.Call) else None
-            callee = callee.attr.value if isinstance(callee, cst.Attribute) else getattr(callee, "value", None)
-            for line in range(pos.start.line, pos.end.line + 1):
-                self.lines[line] = (target.value, max(counter.n, 1), callee)
-
-    def visit_Assign(self, node):
-        if len(node.targets) == 1:
-            self._record(node, node.targets[0].target, node.value)
-
-    def visit_AnnAssign(self, node):
-        self._record(node, node.target, node.value)
-
-    def visit_AugAssign(self, node):
-        self._record(node, node.target, node.value)
-
-
 class _OpCounter(cst.CSTVisitor):
     def __init__(self):
         self.n = 0
@@ -216,27 +187,42 @@ class _OpCounter(cst.CSTVisitor):
         self.n += 1
 
 
-@functools.lru_cache(maxsize=64)
-def _assignments(filename):
+@functools.lru_cache(maxsize=4096)
+def _assignment(file, line):
     import linecache
 
-    text = "".join(linecache.getlines(filename))
+    text = linecache.getline(file, line).strip()
     if not text:
-        return {}
+        return None
     try:
-        wrapper = cst.MetadataWrapper(cst.parse_module(text))
-    except Exception:  # not parseable (e.g. an interactive session): fall back to op names
-        return {}
-    visitor = _Assignments()
-    wrapper.visit(visitor)
-    return visitor.lines
+        stmt = cst.parse_statement(text)
+    except Exception:  # a line of a longer statement, or not Python: fall back to op names
+        return None
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    node = stmt.body[0]
+    if isinstance(node, cst.Assign) and len(node.targets) == 1:
+        target, value = node.targets[0].target, node.value
+    elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+        target, value = node.target, node.value
+    else:
+        return None
+    if not isinstance(target, cst.Name) or value is None:
+        return None
+    counter = _OpCounter()
+    value.visit(counter)
+    callee = value.func if isinstance(value, cst.Call) else None
+    callee = callee.attr.value if isinstance(callee, cst.Attribute) else getattr(callee, "value", None)
+    return target.value, max(counter.n, 1), callee
 
 
 def assigned_name(src):
-    """(name, ops in the statement, outermost callee) assigned on the user's line `src`."""
+    """(target name, operations in the statement, outermost callee) of the user's line
+    `src` when it is a one-line assignment `name = ...`; else None. Each line is parsed
+    once, with LibCST."""
     if src is None:
         return None
-    return _assignments(src[0]).get(src[1])
+    return _assignment(src[0], src[1])
 
 
 def name_from_source(eqns):

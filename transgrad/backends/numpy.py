@@ -32,7 +32,7 @@ def index_put(shape, v, index, accumulate):
 class GuardFailed(Exception):
     """A decision recorded when the code was traced does not hold for these inputs."""
 
-    def __init__(self, index, value):
+    def __init__(self, index, value=None):
         super().__init__(index, value)
         self.index, self.value = index, value
 

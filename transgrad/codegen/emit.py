@@ -7,6 +7,7 @@ for the equations of its gradient).
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import libcst as cst
@@ -51,8 +52,14 @@ def expression(op, args, params, templates=None):
     return tpl.fill(subs)
 
 
-def _comment(text):
-    return cst.EmptyLine(comment=cst.Comment("# " + "".join(c if c.isprintable() else " " for c in text)))
+@functools.lru_cache(maxsize=4096)
+def _comment(src):
+    """`# [grad of: ]<the user's line>  [file:line]`, printed by LibCST once per source line."""
+    text = src.text
+    lead = "grad of: " if src.grad else ""
+    note = f"{lead}{text}  [{src}]" if text else f"{lead}[{src}]"
+    node = cst.EmptyLine(comment=cst.Comment("# " + "".join(c if c.isprintable() else " " for c in note)))
+    return "    " + _MODULE.code_for_node(node)
 
 
 # NOTE [printing]: LibCST prints each distinct statement *shape* once (op, params, literal
@@ -78,28 +85,44 @@ def _statement_shape(e, ndel, templates):
         args = [_sentinel(next(k)) if isinstance(x, Var) else literal(x.value) for x in e.ins]
         nvars = sum(a is None for a in argsig)
         semi = _SEMI if ndel else cst.MaybeSentinel.DEFAULT
-        if e.op == "guard":  # NOTE [guards]: `guard(value, expected, index)` raises GuardFailed
-            kw = e.kw
-            call = cst.Call(cst.Name("guard"), [cst.Arg(args[0]), cst.Arg(literal(kw["expected"])), cst.Arg(literal(kw["index"]))])
-            small = [cst.Expr(call, semicolon=semi)]
+        if e.op == "guard":  # NOTE [guards]: `if not lt: raise GuardFailed(0)`
+            code = _MODULE.code_for_node(_guard_statement(args[0], e.kw["expected"], e.kw["index"]))
+            if ndel:
+                targets = [_sentinel(1 + nvars + j) for j in range(ndel)]
+                code += "    " + _MODULE.code_for_node(cst.SimpleStatementLine([cst.Del(
+                    targets[0] if ndel == 1 else cst.Tuple([cst.Element(t) for t in targets], lpar=[], rpar=[]))]))
+            text = _printed[key] = _format(code)
+            return text
         else:
             small = [cst.Assign([cst.AssignTarget(_sentinel(0))], expression(e.op, args, e.kw, templates), semicolon=semi)]
         if ndel:
             targets = [_sentinel(1 + nvars + j) for j in range(ndel)]
             small.append(cst.Del(targets[0] if ndel == 1 else cst.Tuple([cst.Element(t) for t in targets], lpar=[], rpar=[])))
         code = _MODULE.code_for_node(cst.SimpleStatementLine(small))
-        parts = _SENTINEL.split(code)  # literal text at even positions, sentinel numbers at odd
-        text = _printed[key] = (parts[0::2], [int(k) for k in parts[1::2]])
+        text = _printed[key] = _format(code)
     return text
 
 
-def _fill(shape, names):
-    chunks, slots = shape
-    out = [chunks[0]]
-    for k, chunk in zip(slots, chunks[1:]):
-        out.append(names[k])
-        out.append(chunk)
-    return "".join(out)
+def _format(code):
+    """Printed code with sentinels -> a str.format pattern whose fields are the sentinels."""
+    parts = _SENTINEL.split(code)  # literal text at even positions, sentinel numbers at odd
+    return "".join(p.replace("{", "{{").replace("}", "}}") if i % 2 == 0 else "{" + p + "}"
+                   for i, p in enumerate(parts))
+
+
+def _guard_statement(value, expected, index):
+    """The inline check of a guard: a test on the traced value that raises GuardFailed."""
+    if isinstance(expected, bool):
+        test = cst.UnaryOperation(cst.Not(), value) if expected else value
+    else:
+        item = cst.Call(cst.Attribute(value, cst.Name("item")))
+        if expected != expected:  # NaN: the value must be NaN again
+            test = cst.Comparison(item, [cst.ComparisonTarget(cst.Equal(), item)])
+        else:
+            got = cst.Call(cst.Name("int"), [cst.Arg(item)]) if isinstance(expected, int) else item
+            test = cst.Comparison(got, [cst.ComparisonTarget(cst.NotEqual(), literal(expected))])
+    fail = cst.Raise(cst.Call(cst.Name("GuardFailed"), [cst.Arg(literal(index))]))
+    return cst.If(test, cst.SimpleStatementSuite([fail]))
 
 
 _MODULE = cst.Module([])
@@ -130,17 +153,24 @@ def emit(graph: Graph, name: str, templates=None, constants=(), bound=None,
     lines, prev_src = [], object()
     for i, e in enumerate(graph.eqns):
         if e.src is not None and e.src != prev_src:
-            text = e.src.text
-            lead = "grad of: " if e.src.grad else ""
-            note = f"{lead}{text}  [{e.src}]" if text else f"{lead}[{e.src}]"
-            lines.append("    " + _MODULE.code_for_node(_comment(note)))
+            lines.append(_comment(e.src))
         prev_src = e.src
-        dying = [v for v in dels.get(i, ()) if id(v) not in consts]  # globals are not ours to free
-        names = [nm[id(x)] for x in e.ins if isinstance(x, Var)] + [nm[id(v)] for v in dying]
-        if e.op != "guard":
+        dying = dels.get(i, ())
+        if consts and dying:
+            dying = [v for v in dying if id(v) not in consts]  # globals are not ours to free
+        names = [nm[id(x)] for x in e.ins if type(x) is Var]
+        reuse = None
+        if e.op != "guard":  # `y = y * 2`: a value dying here hands its name to a result of its name
+            reuse = next((v for v in dying if v.hint == e.out.hint), None)
+            if reuse is not None:
+                dying = [v for v in dying if v is not reuse]
+                nm[id(e.out)] = nm[id(reuse)]
+        if dying:
+            names += [nm[id(v)] for v in dying]
+        if e.op != "guard" and reuse is None:
             nm[id(e.out)] = ns.create(e.out.hint)
         names.insert(0, nm.get(id(e.out), ""))
-        lines.append("    " + _fill(_statement_shape(e, len(dying), templates), names))
+        lines.append("    " + _statement_shape(e, len(dying), templates).format(*names))
     outs = [cst.Name("None") if x is None else (cst.Name(nm[id(x)]) if isinstance(x, Var) else literal(x.value))
             for x in graph.outputs]
     single = len(outs) == 1 and not as_tuple
