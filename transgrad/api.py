@@ -193,10 +193,11 @@ class GuardFailed(Exception):
 class CompiledFunction:
     """A function compiled per control-flow path; see `tg.compile`."""
 
-    def __init__(self, fn, backend="numpy", cache_size=16):
+    def __init__(self, fn, backend="numpy", cache_size=16, device=None):
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.backend = get_backend(backend)
+        self.device = device
         self.cache_size = cache_size
         self._traces = {}  # signature -> [Trace], most recently used first
         self._lock = threading.RLock()
@@ -385,6 +386,12 @@ class CompiledFunction:
 
     # ---- tracing ----
     def _build(self, args, kwargs, leaves, key, argnums):
+        if getattr(self.backend, "x64_enabled", None) is not None and not self.backend.x64_enabled():
+            for leaf in leaves:
+                if np.dtype(leaf[1].dtype) == np.float64:
+                    raise TypeError(
+                        f"{self.__name__}: argument `{leaf[0]}` is float64, but JAX runs float64 as float32 unless "
+                        "jax_enable_x64 is on: call jax.config.update('jax_enable_x64', True) first, or pass float32")
         tracer = ForwardTracer()
         traced = [tracer.arg(leaf[1], leaf[2], leaf[0]) for leaf in leaves]
         it = iter(traced)
@@ -437,19 +444,18 @@ class CompiledFunction:
         tr.const_values = {id(v): a for v, a in tracer.consts}
         tr.fn, tr.source = self._load(tr.graph, self._name + "_forward", consts, tr.const_values)
         for k, g in tr.bwd.items():
-            tr.bwd_sources[k] = emit(g, f"{self._name}_backward" + (f"_{k}" if k else ""))
+            tr.bwd_sources[k] = emit(g, f"{self._name}_backward" + (f"_{k}" if k else ""), templates=self.backend.TEMPLATES)
         tr._fwd_eqns, tr._out_vars, tr._fwd_inputs, tr._consts = fwd_eqns, out_vars, in_vars, consts
         tr._bwd_raw = bwd_raw
         return tr
 
     def _load(self, graph, name, consts, values):
-        bound = {}
-        source = emit(graph, name, templates=self.backend.TEMPLATES, constants=consts, bound=bound,
-                      as_tuple=True)
+        if self.device is not None:
+            fn, source = self.backend.build(graph, name, consts, values, device=self.device)
+        else:
+            fn, source = self.backend.build(graph, name, consts, values)
         _debug(source)
-        ns = dict(self.backend.NAMESPACE)
-        ns.update({n: values[id(v)] for n, v in bound.items()})
-        return self.backend.load(source, name, ns)[name], source
+        return fn, source
 
     def _joint(self, tr, argnums):
         """The forward and the backward as one generated function returning (value, *grads)."""
@@ -593,12 +599,14 @@ def _user_error(e, name):
 
 
 # ---- the public entry points -------------------------------------------------------------------
-def compile(fn=None, *, backend="numpy", cache_size=16):
+def compile(fn=None, *, backend="numpy", cache_size=16, device=None):
     """Compile `fn` per control-flow path into generated Python (NumPy) or XLA (JAX) code.
 
     The first call with a new signature (shapes, dtypes, requires_grad flags, values of
     non-tensor arguments) traces `fn`; Python decisions on tensor values become guards
-    that later calls re-check. Results support `.backward()`.
+    that later calls re-check. Results support `.backward()`. With `backend="jax"` each
+    trace is one `jax.jit` program (`device=` places it) whose guards are checked on the
+    host after the call.
 
     >>> import transgrad as tg
     >>> @tg.compile
@@ -615,10 +623,10 @@ def compile(fn=None, *, backend="numpy", cache_size=16):
     CacheInfo(hits=0, misses=1, retraces=0, size=1)
     """
     if fn is None:
-        return functools.partial(compile, backend=backend, cache_size=cache_size)
+        return functools.partial(compile, backend=backend, cache_size=cache_size, device=device)
     if isinstance(fn, CompiledFunction):
         return fn
-    return CompiledFunction(fn, backend=backend, cache_size=cache_size)
+    return CompiledFunction(fn, backend=backend, cache_size=cache_size, device=device)
 
 
 class _GradFunction:

@@ -252,11 +252,15 @@ def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None,
     return raw, plan
 
 
-def _build(order, index, root_idx, seeds, target_idx):
+def _build(order, index, root_idx, seeds, target_idx, backend=None):
     raw, plan = vjp_graph(order, index, root_idx, seeds, target_idx, _forward_names(order))
     graph = optimize(raw)
-    source = emit(graph, graph.name)
-    fn = np_backend.load(source, graph.name)[graph.name]
+    if backend is None:
+        source = emit(graph, graph.name)
+        fn = np_backend.load(source, graph.name)[graph.name]
+    else:  # saved values live on a JAX device: the backward is its own jitted program
+        fn, source = backend.build(graph, graph.name)
+        fn = _unpack_single(fn, len(graph.outputs))
     return Compiled(fn, tuple(plan[id(v)] for v in graph.inputs), source, graph, raw,
                     tuple(plan[id(v)] for v in raw.inputs))
 
@@ -268,12 +272,13 @@ def _compiled(roots, seeds, targets):
         targets = [n for n in order if type(n) is AccumulateGrad or n._retained is not None]
     root_idx = tuple(index[id(r)] for r in roots)
     target_idx = tuple(index.get(id(t), -1) for t in targets)  # -1: not reached, no gradient
-    key = (parts, root_idx, target_idx, tuple((s.shape, s.dtype) for s in seeds))
+    backend = _backend_of(order, seeds)
+    key = (parts, root_idx, target_idx, tuple((s.shape, s.dtype) for s in seeds), backend)
     uncacheable = any(getattr(n.op, "custom", False) for n in order if type(n) is Node)
     c = None if uncacheable else _cache.get(key)
     if c is None:
         stats["misses"] += 1
-        c = _build(order, index, root_idx, seeds, target_idx)
+        c = _build(order, index, root_idx, seeds, target_idx, backend)
         if not uncacheable:
             with _cache_lock:
                 _cache[key] = c
@@ -310,6 +315,21 @@ def _saved_tensor(node, k):
     if k >= 0:
         return node.saved[k]
     return T._new(node.out_data, requires_grad=True, grad_fn=node)
+
+
+def _backend_of(order, seeds):
+    """The JAX backend when the values live in JAX arrays, else None (NumPy)."""
+    last = order[-1] if order else None
+    for s in list(seeds) + [getattr(last, "out_data", None)]:
+        if T.is_jax_array(s):
+            from .backends import jax
+
+            return jax
+    return None
+
+
+def _unpack_single(fn, n):
+    return (lambda *a: fn(*a)[0]) if n == 1 else fn
 
 
 class _grad_mode:
@@ -386,7 +406,7 @@ def _detached(g):
 
 
 def _accumulated(old, g):
-    old._data = old._data + g._data
+    old._data = old._data + g._data  # NumPy or JAX alike
     old._version += 1
     return old
 
@@ -439,6 +459,8 @@ def inplace(t, name, make):
     new = make()._data
     if isinstance(t._data, np.ndarray) and t._data.flags.writeable and t._data.shape == np.shape(new):
         np.copyto(t._data, new, casting="unsafe")
+    elif T.is_jax_array(t._data):
+        t._data = new.astype(t.dtype)
     else:
         t._data = np.asarray(new, dtype=t.dtype).copy()
     t._version += 1

@@ -13,14 +13,24 @@ class Sl(NamedTuple):
 
 
 class Arr(NamedTuple):
+    """Integer index array: input k of the getitem."""
+
     k: int
+
+
+class Mask(NamedTuple):
+    """Boolean mask: input k, with `count` True values. The count fixes the result's shape,
+    so a trace guards it, and XLA (which needs static shapes) is told it."""
+
+    k: int
+    count: int
 
 
 def materialize(spec, arrays):
     return tuple(
-        slice(*i) if type(i) is Sl else arrays[i.k] if type(i) is Arr else i for i in spec
+        slice(*i) if type(i) is Sl else arrays[i.k] if type(i) in (Arr, Mask) else i for i in spec
     )
 
 
-def has_arrays(spec):
-    return any(type(i) is Arr for i in spec)
+def mask_counts(spec):
+    return tuple(i.count for i in spec if type(i) is Mask)

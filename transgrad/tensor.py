@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from ._state import mode, user_src
-from .index import Arr, Sl
+from .index import Arr, Mask, Sl
 from .ops import OPS
 
 float16, float32, float64 = np.dtype("float16"), np.dtype("float32"), np.dtype("float64")
@@ -38,6 +38,10 @@ def _to_array(data, dtype=None, where="tensor()"):
         a = data._data
     elif isinstance(data, (np.ndarray, np.generic)):
         a = np.asarray(data)
+    elif is_jax_array(data):  # a JAX array stays where it is (JAX arrays are immutable)
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            data = data.astype(dtype)
+        return data
     else:
         a = np.asarray(_unwrap_nested(data))
         if dtype is None and a.dtype.kind == "f":
@@ -72,15 +76,18 @@ def _new(data, requires_grad=False, grad_fn=None):
 
 def apply(op, *args, **params):
     """Run primitive `op` eagerly; record it for autograd and for the active tracer."""
-    datas, wants_grad = [], False
+    datas, wants_grad, impl = [], False, op.impl
     for a in args:
         if isinstance(a, Tensor):
-            datas.append(a._data)
+            d = a._data
+            datas.append(d)
             wants_grad = wants_grad or a._rg
+            if type(d) is not np.ndarray and not isinstance(d, np.generic):
+                impl = _foreign_impl(op)  # a JAX array: stay on its device
         else:
             datas.append(a)
     try:
-        out = op.impl(*datas, **params)
+        out = impl(*datas, **params)
     except Exception as e:
         raise _op_error(op, args, e) from None
     t = _new(out)
@@ -91,6 +98,22 @@ def apply(op, *args, **params):
     if m.tracer is not None:
         m.tracer.record(op, args, params, t)
     return t
+
+
+_JAX_IMPLS = {}
+
+
+def _foreign_impl(op):
+    fn = _JAX_IMPLS.get(op.name)
+    if fn is None:
+        from .backends import jax as jax_backend
+
+        fn = _JAX_IMPLS[op.name] = jax_backend.impl(op)
+    return fn
+
+
+def is_jax_array(a):
+    return type(a).__module__.startswith(("jax", "jaxlib"))
 
 
 def _describe(a):
@@ -159,6 +182,15 @@ def _dims(dim, ndim, name):
             raise IndexError(f"{name}: dimension {d} is out of range for a tensor of {ndim} dimensions")
         out.append(int(d) % max(ndim, 1))
     return tuple(sorted(set(out)))
+
+
+def _default_int(data):
+    """int64, or int32 for a JAX array when JAX runs without x64 (as JAX itself does)."""
+    if is_jax_array(data):
+        import jax
+
+        return int64 if jax.config.jax_enable_x64 else int32
+    return int64
 
 
 def _float(t):
@@ -243,11 +275,39 @@ class Tensor:
 
     @property
     def device(self):
+        """"cpu" for a NumPy array; the JAX device for a JAX array."""
+        if is_jax_array(self._data):
+            return next(iter(self._data.devices()))
         return "cpu"
 
     @property
     def array(self):
+        """The array this tensor holds (NumPy or JAX), without a copy."""
         return self._data
+
+    def to(self, target):
+        """`t.to(dtype)`; `t.to("jax")` / `t.to(jax_device)` moves to a JAX device;
+        `t.to("numpy")` copies to the host. A move keeps requires_grad but not history."""
+        if isinstance(target, (np.dtype, type)) or (isinstance(target, str) and target not in ("jax", "numpy", "cpu")):
+            return self.astype(target)
+        if self.grad_fn is not None:
+            raise RuntimeError(f"to({target!r}): moving a tensor with history would cut its gradient; "
+                               "move the inputs (leaves) instead")
+        if target in ("numpy", "cpu"):
+            data = np.asarray(self._data)
+        else:
+            import jax
+
+            data = jax.device_put(self._data, None if target == "jax" else target)
+        out = _new(data)
+        out._src = self._src
+        return out.requires_grad_(self._rg) if self._rg else out
+
+    def block_until_ready(self):
+        """Wait for pending device work (JAX); a no-op for NumPy arrays."""
+        if hasattr(self._data, "block_until_ready"):
+            self._data.block_until_ready()
+        return self
 
     @property
     def T(self):
@@ -392,10 +452,13 @@ class Tensor:
 
     def astype(self, dtype):
         dtype = _check_dtype(np.dtype(dtype), "astype")
-        return self if dtype == self.dtype else apply(OPS["astype"], self, dtype=dtype)
+        if dtype == float64 and is_jax_array(self._data):
+            import jax
 
-    def to(self, dtype):
-        return self.astype(dtype)
+            if not jax.config.jax_enable_x64:
+                raise TypeError("astype(float64) of a JAX array: JAX keeps float32 unless jax_enable_x64 is on "
+                                "(jax.config.update('jax_enable_x64', True))")
+        return self if dtype == self.dtype else apply(OPS["astype"], self, dtype=dtype)
 
     def float(self): return self.astype(float32)
     def double(self): return self.astype(float64)
@@ -407,9 +470,10 @@ class Tensor:
 
     # ---- reductions ----------------------------------------------------------------
     def sum(self, dim=None, keepdim=False):
+        x = self
         if self.dtype.kind in "biu" and self.dtype != int64:  # as PyTorch: integer sums are int64
-            return self.astype(int64).sum(dim, keepdim)
-        return apply(OPS["sum"], self, axis=_dims(dim, self.ndim, "sum"), keepdims=bool(keepdim))
+            x = self.astype(_default_int(self._data))
+        return apply(OPS["sum"], x, axis=_dims(dim, self.ndim, "sum"), keepdims=bool(keepdim))
 
     def mean(self, dim=None, keepdim=False):
         if self.dtype.kind != "f":
@@ -556,7 +620,8 @@ def _index_spec(idx, t):
         if isinstance(i, Tensor):
             if i.dtype.kind not in "iub":
                 raise IndexError(f"getitem: tensors used as indices must be integer or bool, got {i.dtype}")
-            spec.append(Arr(len(arrays)))
+            # a mask's count of True values decides the result's shape: inside a trace, a guard
+            spec.append(Mask(len(arrays), int(i.sum())) if i.dtype == bool_ else Arr(len(arrays)))
             arrays.append(i)
         elif isinstance(i, slice):
             spec.append(Sl(*(None if v is None else int(v) for v in (i.start, i.stop, i.step))))
@@ -630,7 +695,7 @@ def tensor(data, dtype=None, requires_grad=False):
             [3., 4.]])
     """
     a = _to_array(data, dtype)
-    return _leaf(np.array(a, copy=True), requires_grad)
+    return _leaf(a if is_jax_array(a) else np.array(a, copy=True), requires_grad)
 
 
 def from_numpy(a):

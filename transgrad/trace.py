@@ -150,7 +150,14 @@ class ForwardTracer(Tracer):
         d = t._data
         if d.size != 1:
             return  # the conversion itself raises the usual error
-        value = d.item()
+        try:
+            value = d.item()
+        except Exception as e:  # an abstract JAX value (under jax.vmap or jax.jit)
+            s = user_src()
+            raise TraceError(
+                f"{how}() of a tensor{f' at {s[0]}:{s[1]}' if s else ''} needs its value, but it is abstract here "
+                "(inside jax.vmap or jax.jit): data-dependent control flow can only be traced with concrete "
+                "inputs") from e
         expected = bool(value) if how == "bool" else int(value) if how in ("int", "index") else (
             float(value) if how == "float" else value)
         s = user_src()

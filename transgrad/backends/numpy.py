@@ -83,6 +83,18 @@ def load(source: str, name: str, namespace=None) -> dict:
     return glb
 
 
+def build(graph, name, constants=(), values=None):
+    """Generated code for `graph` as a NumPy function `name(*inputs) -> tuple` (constants
+    are module globals), and its source. Guards raise GuardFailed inline."""
+    from ..codegen.emit import emit
+
+    bound = {}
+    source = emit(graph, name, templates=TEMPLATES, constants=constants, bound=bound, as_tuple=True)
+    namespace = dict(NAMESPACE)
+    namespace.update({n: values[id(v)] for n, v in bound.items()})
+    return load(source, name, namespace)[name], source
+
+
 def install_impls(ops):
     """Give every op-table row its eager NumPy form, generated from its template."""
     from ..codegen.emit import impl_source

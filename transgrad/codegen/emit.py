@@ -12,7 +12,7 @@ import re
 
 import libcst as cst
 
-from ..index import Arr, Sl
+from ..index import Arr, Mask, Sl, mask_counts
 from ..ir import Graph, Lit, Var
 from ..ops import OPS
 from ..backends.numpy import HELPERS, TEMPLATES
@@ -20,7 +20,7 @@ from ..passes import last_uses
 from .names import Namespace
 from .template import literal
 
-HELPER_NAMES = tuple(HELPERS)
+HELPER_NAMES = tuple(HELPERS) + ("take", "_static")  # every backend's helpers
 _SEMI = cst.Semicolon(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("  "))
 
 
@@ -28,7 +28,7 @@ def _index_elements(spec, args):
     def el(i):
         if type(i) is Sl:
             return cst.Slice(*(None if x is None else literal(x) for x in i))
-        if type(i) is Arr:
+        if type(i) in (Arr, Mask):
             return cst.Index(args[i.k])
         return cst.Index(cst.Ellipsis() if i is Ellipsis else literal(i))
 
@@ -49,6 +49,8 @@ def expression(op, args, params, templates=None):
         subs[row.inputs[-1]] = cst.List([cst.Element(a) for a in rest])
     for k, v in params.items():
         subs[k] = _index_elements(v, rest) if k == "index" else literal(v)
+        if k == "index" and "mask_counts" in tpl.names:  # XLA needs the masks' static sizes
+            subs["mask_counts"] = literal(mask_counts(v))
     return tpl.fill(subs)
 
 
