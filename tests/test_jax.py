@@ -188,3 +188,15 @@ def test_data_parallel_over_four_devices_in_a_subprocess():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     r = subprocess.run([sys.executable, "-c", SHARDING], capture_output=True, text=True, env=env)
     assert r.stdout.strip().endswith("ok"), r.stderr
+
+
+def test_data_parallel_example_trains_across_devices():
+    code = ("import sys; sys.path.insert(0, 'examples')\n"
+            "import data_parallel\n"
+            "losses, accuracy = data_parallel.main(steps=60)\n"
+            "assert losses[-1] < 0.5 * losses[0] and accuracy > 0.85, (losses[0], losses[-1], accuracy)\n"
+            "print('ok')\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root)
+    assert r.stdout.strip().endswith("ok") and "over 2 device(s)" in r.stdout, r.stderr
