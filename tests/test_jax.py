@@ -200,3 +200,28 @@ def test_data_parallel_example_trains_across_devices():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root)
     assert r.stdout.strip().endswith("ok") and "over 2 device(s)" in r.stdout, r.stderr
+
+
+X64 = """
+import jax
+jax.config.update("jax_enable_x64", True)
+import numpy as np
+import transgrad as tg
+x = np.array([0.1, 0.2, 0.3])
+value, g = tg.value_and_grad(lambda x: (x.sin() * x).sum(), backend="jax")(x)
+assert g.dtype == tg.float64 and value.dtype == tg.float64
+np.testing.assert_allclose(np.asarray(g.array), np.sin(x) + x * np.cos(x), rtol=1e-14)
+print("ok")
+"""
+
+
+def test_float64_runs_when_x64_is_on():
+    r = subprocess.run([sys.executable, "-c", X64], capture_output=True, text=True)
+    assert r.stdout.strip() == "ok", r.stderr
+
+
+def test_device_option_places_the_computation():
+    device = jax.devices()[-1]
+    f = tg.compile(lambda x: (x * 2).sum(), backend="jax", device=device)
+    out = f(np.ones(3, np.float32))
+    assert out.item() == 6.0 and out.device == device
