@@ -47,6 +47,7 @@ def _debug(source):
 
 # ---- inputs: flatten arguments into dynamic leaves and a static signature -------------------------
 _SCALARS = (bool, int, float)
+_JAX_ARRAYS = set()
 
 
 def _flatten(value, name, diff, leaves, key, pos=0):
@@ -60,6 +61,8 @@ def _flatten(value, name, diff, leaves, key, pos=0):
         key.append((value.shape, value.dtype, rg))
     elif isinstance(value, np.ndarray) or type(value).__module__.startswith("jax"):
         a = value
+        if type(a) is not np.ndarray and type(a).__module__.startswith(("jax", "jaxlib")) and "Tracer" not in type(a).__name__:
+            _JAX_ARRAYS.add(type(a))  # concrete JAX arrays take the fast path from now on
         if diff and a.dtype.kind != "f":
             raise TypeError(f"grad: argument `{name}` has dtype {a.dtype}; only float arguments can be differentiated")
         leaves.append((name, a, diff, None, pos))
@@ -228,6 +231,8 @@ class CompiledFunction:
     def code(self, *args, **kwargs):
         """Source of the generated forward and backward code for these inputs."""
         tr = self._trace_for(args, kwargs, None)
+        if tr.fn is None:
+            self._forward(tr)
         parts = [tr.source] + [tr.bwd_sources[k] for k in sorted(tr.bwd_sources)]
         return "\n\n".join(parts)
 
@@ -238,6 +243,9 @@ class CompiledFunction:
             for pos, (name, a) in enumerate(zip(self._positional, args)):
                 diff = argnums is not None and pos in argnums
                 if type(a) is np.ndarray and (not diff or a.dtype.kind == "f"):
+                    leaves.append((name, a, diff, None, pos))
+                    key.append(("array", a.shape, a.dtype, diff))
+                elif type(a) in _JAX_ARRAYS and (not diff or a.dtype.kind == "f"):
                     leaves.append((name, a, diff, None, pos))
                     key.append(("array", a.shape, a.dtype, diff))
                 elif type(a) is T.Tensor and (not diff or a._data.dtype.kind == "f"):
@@ -258,9 +266,10 @@ class CompiledFunction:
             _flatten(a, name, argnums is not None and pos in argnums, leaves, key, pos)
         return bound.args, bound.kwargs, leaves, tuple(key)
 
-    def _call(self, args, kwargs, argnums):
+    def _call(self, args, kwargs, argnums, value=True):
+        """Forward results (argnums None), else (value?, *grads) as arrays or tensors."""
         if mode.tracer is not None:  # inside another trace: run the Python, the outer tracer records it
-            return self._eager(args, kwargs, argnums)
+            return self._eager(args, kwargs, argnums, value)
         args, kwargs, leaves, key = self._leaves(args, kwargs, argnums)
         traces = self._traces.get(key)
         failures = []
@@ -268,15 +277,15 @@ class CompiledFunction:
             datas = [leaf[1] for leaf in leaves]
             for tr in list(traces):
                 try:
-                    result = self._run(tr, datas, leaves, argnums)
+                    result = self._run(tr, datas, leaves, argnums, value)
                 except GuardFailed as e:
                     failures.append((tr, e.args[0]))
                     continue
                 self.hits += 1
                 return result
-        return self._miss(args, kwargs, leaves, key, argnums, failures)
+        return self._miss(args, kwargs, leaves, key, argnums, failures, value)
 
-    def _run(self, tr, datas, leaves, argnums):
+    def _run(self, tr, datas, leaves, argnums, value=True):
         captured = []
         for v, ref, rg in tr.captured:
             t = ref()
@@ -285,7 +294,7 @@ class CompiledFunction:
             captured.append(t)
         arrays = datas + [t._data for t in captured]
         if argnums is not None:
-            fn = self._joint(tr, argnums)
+            fn = self._joint(tr, argnums, value)
             try:
                 out = fn(*arrays)
             except self.backend.GuardFailed as e:
@@ -294,7 +303,7 @@ class CompiledFunction:
             tr.hits += 1
             return out
         try:
-            out = tr.fn(*arrays)
+            out = (tr.fn or self._forward(tr))(*arrays)
         except self.backend.GuardFailed as e:
             self._guard_failed(tr, e.index)
             raise GuardFailed(e.index) from None
@@ -319,12 +328,12 @@ class CompiledFunction:
                 t._rg = True
         return _unflatten_out(tr.out_tree, iter(outs))
 
-    def _miss(self, args, kwargs, leaves, key, argnums, failures):
+    def _miss(self, args, kwargs, leaves, key, argnums, failures, value=True):
         with self._lock:
             size = sum(len(ts) for ts in self._traces.values())
             if size >= self.cache_size:
                 self._warn_full()
-                return self._eager(args, kwargs, argnums)
+                return self._eager(args, kwargs, argnums, value)
             tr = self._build(args, kwargs, leaves, key, argnums)
             if failures:
                 self.retraces += 1
@@ -335,15 +344,16 @@ class CompiledFunction:
             self._traces.setdefault(key, []).insert(0, tr)
         datas = [leaf[1] for leaf in leaves]
         try:
-            return self._run(tr, datas, leaves, argnums)
+            return self._run(tr, datas, leaves, argnums, value)
         except GuardFailed:
             raise TraceError(f"{self.__name__}: the function took a different path on a second run with the same "
                              "inputs; transgrad needs it to be deterministic") from None
 
-    def _eager(self, args, kwargs, argnums):
+    def _eager(self, args, kwargs, argnums, value=True):
         if argnums is None:
             return self.fn(*args, **kwargs)
-        return _eager_value_and_grad(self.fn, args, kwargs, argnums)
+        out = _eager_value_and_grad(self.fn, args, kwargs, argnums)
+        return out if value else out[1:]
 
     def _warn_full(self):
         if self._warned:
@@ -373,15 +383,15 @@ class CompiledFunction:
                 msg = f"{g.describe()}: the cached trace took {g.expected!r}, this input takes {new_decision!r}"
         self.retrace_log.append(msg)
 
-    def _trace_for(self, args, kwargs, argnums):
+    def _trace_for(self, args, kwargs, argnums, value=True):
         args, kwargs, leaves, key = self._leaves(args, kwargs, argnums)
         for tr in self._traces.get(key, ()):
             try:
-                self._run(tr, [leaf[1] for leaf in leaves], leaves, argnums)
+                self._run(tr, [leaf[1] for leaf in leaves], leaves, argnums, value)
                 return tr
             except GuardFailed:
                 continue
-        self._miss(args, kwargs, leaves, key, argnums, [])
+        self._miss(args, kwargs, leaves, key, argnums, [], value)
         return self._traces[key][0]
 
     # ---- tracing ----
@@ -424,30 +434,38 @@ class CompiledFunction:
         for k, t in enumerate(outs):
             if t._rg and t.dtype.kind == "f" and targets:
                 bwd_raw[k] = _backward_graph(tracer, t, targets, f"{self._name}_backward")
+        tr.const_values = {id(v): a for v, a in tracer.consts}
+        tr._fwd_eqns, tr._out_vars = fwd_eqns, out_vars
+        tr._fwd_inputs = tr.in_vars + [v for v, _ in tracer.captured]
+        tr._consts = [v for v, _ in tracer.consts]
+        tr._bwd_raw = bwd_raw
+        tr.fn = None  # the forward program is generated on its first use (tg.grad needs only the joint one)
+        return tr
+
+    def _forward(self, tr):
+        """The forward program of a trace: its outputs, then the residuals that each output's
+        backward graph reads (NOTE: only what the backward needs is saved)."""
         residual_vars = []
-        for k, g in bwd_raw.items():
+        for k, g in tr._bwd_raw.items():
             seed = g.inputs[-1]
             g = optimize(g)
             tr.bwd[k], tr.bwd_seed[k] = g, seed
             tr.ops[k] = _TraceOp(tr, k)
-            res = [v for v in g.inputs if v is not seed]
             idx = []
-            for v in res:
-                if v not in residual_vars:
-                    residual_vars.append(v)
-                idx.append(residual_vars.index(v))
+            for v in g.inputs:
+                if v is not seed:
+                    if v not in residual_vars:
+                        residual_vars.append(v)
+                    idx.append(residual_vars.index(v))
             tr.residuals[k] = idx
-        in_vars = tr.in_vars + [v for v, _ in tracer.captured]
-        consts = [v for v, _ in tracer.consts]
-        fwd = Graph(tuple(in_vars + consts), tuple(fwd_eqns), tuple(out_vars + residual_vars), name=self._name)
+        fwd = Graph(tuple(tr._fwd_inputs + tr._consts), tuple(tr._fwd_eqns), tuple(tr._out_vars + residual_vars),
+                    name=self._name)
         tr.graph = _keep_inputs(optimize(fwd), fwd.inputs)
-        tr.const_values = {id(v): a for v, a in tracer.consts}
-        tr.fn, tr.source = self._load(tr.graph, self._name + "_forward", consts, tr.const_values)
+        fn, tr.source = self._load(tr.graph, self._name + "_forward", tr._consts, tr.const_values)
         for k, g in tr.bwd.items():
             tr.bwd_sources[k] = emit(g, f"{self._name}_backward" + (f"_{k}" if k else ""), templates=self.backend.TEMPLATES)
-        tr._fwd_eqns, tr._out_vars, tr._fwd_inputs, tr._consts = fwd_eqns, out_vars, in_vars, consts
-        tr._bwd_raw = bwd_raw
-        return tr
+        tr.fn = fn
+        return fn
 
     def _load(self, graph, name, consts, values):
         if self.device is not None:
@@ -457,17 +475,18 @@ class CompiledFunction:
         _debug(source)
         return fn, source
 
-    def _joint(self, tr, argnums):
-        """The forward and the backward as one generated function returning (value, *grads)."""
-        fn = tr.joint.get(argnums)
+    def _joint(self, tr, argnums, value=True):
+        """The forward and the backward as one generated function returning ([value], *grads)."""
+        fn = tr.joint.get((argnums, value))
         if fn is not None:
             return fn[0]
-        graph = self._joint_graph(tr, argnums)
-        fn, source = self._load(graph, f"{self._name}_value_and_grad", tr._consts, tr.const_values)
-        tr.joint[argnums] = (fn, source, graph)
+        graph = self._joint_graph(tr, argnums, value=value)
+        name = f"{self._name}_value_and_grad" if value else f"{self._name}_grad"
+        fn, source = self._load(graph, name, tr._consts, tr.const_values)
+        tr.joint[(argnums, value)] = (fn, source, graph)
         return fn
 
-    def _joint_graph(self, tr, argnums, seed_input=False):
+    def _joint_graph(self, tr, argnums, seed_input=False, value=True):
         """Forward + backward; the output's cotangent is 1, or the last input with `seed_input`."""
         if tr.n_out != 1 or tr.out_tree != ("T",):
             raise TypeError(f"grad: {self.__name__} must return a single scalar tensor")
@@ -494,7 +513,7 @@ class CompiledFunction:
                 eqns.append(Eqn("full", (), (("shape", v.shape), ("value", 0.0), ("dtype", v.dtype)), g))
             grads.append(g)
         inputs = tuple(tr._fwd_inputs + tr._consts) + ((seed,) if seed_input else ())
-        graph = Graph(inputs, tuple(eqns), (out, *grads), name=self._name)
+        graph = Graph(inputs, tuple(eqns), (out, *grads) if value else tuple(grads), name=self._name)
         return _keep_inputs(optimize(graph), graph.inputs)
 
     def _forward_graph(self, tr):
@@ -639,13 +658,13 @@ class _GradFunction:
         functools.update_wrapper(self, self._f.fn)
 
     def __call__(self, *args, **kwargs):
-        f, argnums, out = self._f, self.argnums, None
+        f, argnums, want, out = self._f, self.argnums, self._with_value, None
         if mode.tracer is None:  # fast path: the most recently used trace of this signature fits
             _, _, leaves, key = f._leaves(args, kwargs, argnums)
             traces = f._traces.get(key)
             if traces and not traces[0].captured:
                 tr = traces[0]
-                joint = tr.joint.get(argnums)
+                joint = tr.joint.get((argnums, want))
                 if joint is not None:
                     try:
                         out = joint[0](*[leaf[1] for leaf in leaves])
@@ -654,17 +673,16 @@ class _GradFunction:
                     except f.backend.GuardFailed:
                         out = None  # the general path below retries, records and retraces
         if out is None:
-            out = f._call(args, kwargs, argnums)
-        value, *grads = out
-        value = value if isinstance(value, T.Tensor) else T._new(value)
-        grads = [g if isinstance(g, T.Tensor) else T._new(g) for g in grads]
+            out = f._call(args, kwargs, argnums, want)
+        out = [x if isinstance(x, T.Tensor) else T._new(x) for x in out]
+        grads = out[1:] if want else out
         g = grads[0] if self._single else tuple(grads)
-        return (value, g) if self._with_value else g
+        return (out[0], g) if want else g
 
     def code(self, *args, **kwargs):
-        tr = self._f._trace_for(args, kwargs, self.argnums)
-        self._f._joint(tr, self.argnums)
-        return tr.joint[self.argnums][1]
+        tr = self._f._trace_for(args, kwargs, self.argnums, self._with_value)
+        self._f._joint(tr, self.argnums, self._with_value)
+        return tr.joint[(self.argnums, self._with_value)][1]
 
     @property
     def traces(self):

@@ -100,9 +100,10 @@ def build(graph, name, constants=(), values=None, device=None):
         if any(isinstance(a, jax.core.Tracer) for a in args):
             raise TypeError(f"{name}: this trace has data-dependent control flow (guards), which cannot be checked "
                             "under a JAX transformation such as jax.vmap or jax.jit")
-        flags = jax.device_get(out[-n:])  # the only transfer to the host: one small batch
-        for (index, expected), value in zip(checks, flags):
-            guard(np.asarray(value), expected, index)
+        flags = jax.device_get(out[-n:])  # the only transfer to the host: one small array per dtype
+        for group, values in zip(checks, flags):
+            for (index, expected), value in zip(group, values):
+                guard(value, expected, index)
         return out[:-n]
 
     run.jitted = jitted
