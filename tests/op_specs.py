@@ -39,6 +39,18 @@ def _np_index_put(v):
     return z
 
 
+def _set(a, v):
+    out = a * 1  # a non-leaf copy, so the in-place write is allowed
+    out[1:3] = v
+    return out
+
+
+def _np_set(a, v):
+    out = a.copy()
+    out[1:3] = v
+    return out
+
+
 def _np_softmax(x):
     e = np.exp(x - x.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
@@ -97,6 +109,8 @@ SPECS = [
     OpSpec("getitem", lambda a: a[tg.tensor([0, 2, 2, 1])], lambda a: a[[0, 2, 2, 1]], [((4, 3),)], id="int-array-repeated"),
     OpSpec("getitem", lambda a: a[a > 0], lambda a: a[a > 0], [((3, 4),)], away_from=(0.0,), id="mask"),
     OpSpec("getitem", lambda a: a[..., ::2], lambda a: a[..., ::2], [((2, 5),)], id="ellipsis-step"),
+    OpSpec("setitem", lambda a, v: _set(a, v), _np_set, [((4, 3), (2, 3)), ((4, 3), (3,))]),
+    OpSpec("setitem", lambda a: _set(a, 2.5), lambda a: _np_set(a, 2.5), [((4, 3),)], id="scalar"),
     OpSpec("index_put", lambda v: apply(OPS["index_put"], v, _idx(), shape=(5,), index=(Arr(0),), accumulate=True), _np_index_put, [((4,),)]),
     OpSpec("cat", lambda a, b: tg.cat([a, b], dim=1), lambda a, b: np.concatenate([a, b], 1), [((2, 3), (2, 2))]),
     OpSpec("stack", lambda a, b: tg.stack([a, b], dim=-1), lambda a, b: np.stack([a, b], -1), [((2, 3), (2, 3))]),

@@ -24,7 +24,7 @@ def test_template_placeholders_are_inputs_and_params(name):
     row = OPS[name]
     assert set(row.tpl.names) <= set(row.inputs) | set(row.params)
     # every non-index input and every param is used: an unsupplied `{x}` would parse as a set
-    expected = set(row.params) | (set(row.inputs[:-1]) if row.variadic and name in ("getitem", "index_put") else set(row.inputs))
+    expected = set(row.params) | (set(row.inputs[:-1]) if row.variadic and name in ("getitem", "index_put", "setitem") else set(row.inputs))
     assert set(row.tpl.names) == expected, f"{name}: template uses {row.tpl.names}"
 
 

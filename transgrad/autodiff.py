@@ -126,13 +126,30 @@ def _part(n, index, consts):
             "values were freed by the first backward. Pass retain_graph=True to the first backward.")
     ins = []
     for e, a in zip(n.next, n.saved):
+        if type(a) is T.Tensor and a._vc is not None and a._vc.clock > n.seq:
+            _modified_error(n, a._vc)
         if e is not None:
             ins.append(index[id(e)])
         elif type(a) is T.Tensor:
             ins.append(("c", consts.setdefault(id(a), len(consts)), a.shape, a.dtype))
         else:
             ins.append((type(a), a))
-    return n.op, tuple(n.params.items()), n.src, n.out_data.shape, tuple(ins)
+    out = n.out_data
+    if type(out) is _Overwritten:
+        _modified_error(n, out.vc)
+    return n.op, tuple(n.params.items()), n.src, out.shape, tuple(ins)
+
+
+def _modified_error(n, vc):
+    import linecache
+
+    def where(src):
+        return f"{src[0]}:{src[1]} `{linecache.getline(*src).strip()}`" if src else "an unknown line"
+
+    raise RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+        f"{n.name()} saved it at {where(n.src)}, and {vc.op} modified it afterwards at {where(vc.src)} "
+        f"(its version is now {vc.count}). Use an out-of-place operation, or clone() before modifying.")
 
 
 class Compiled:
@@ -407,7 +424,7 @@ def _detached(g):
 
 def _accumulated(old, g):
     old._data = old._data + g._data  # NumPy or JAX alike
-    old._version += 1
+    version_cell(old).count += 1
     return old
 
 
@@ -452,18 +469,79 @@ def backward_code(out, gradient=None):
     return _compiled(roots, [s._data for s in seeds], None)[1].source
 
 
-def inplace(t, name, make):
-    """Replace `t`'s values in place (version counter bumped), as PyTorch's `x.op_()`."""
+class VersionCell:
+    """Shared by a tensor and its aliases (`.data`, `.detach()`, views): how often their
+    storage was modified in place, and when and where last (NOTE [versions])."""
+
+    __slots__ = ("count", "clock", "op", "src")
+
+    def __init__(self):
+        self.count, self.clock, self.op, self.src = 0, -1, None, None
+
+
+class _Overwritten:
+    """Stands for a node's output that an in-place operation overwrote."""
+
+    __slots__ = ("shape", "vc")
+
+    def __init__(self, shape, vc):
+        self.shape, self.vc = shape, vc
+
+
+def version_cell(t):
+    vc = t._vc
+    if vc is None:
+        vc = t._vc = VersionCell()
+    return vc
+
+
+# NOTE [versions]: a node saves tensors by reference. An in-place write stamps the
+# storage's VersionCell with the global sequence number; `_part` compares it with the
+# node's own number at backward time, so a value modified after it was saved is an error
+# that names both source lines. A write to a tensor whose own grad_fn needs its result
+# (`out`) marks that node directly.
+def inplace(t, name, compute):
+    """Apply `compute(t)` (out-of-place) and write the result into `t`'s storage, as
+    PyTorch's `t.op_()`: t's version is bumped and, with grad recording on, t takes the
+    new node as its grad_fn."""
+    tracer = mode.tracer
+    data = t._data
+    if isinstance(data, np.ndarray) and data.ndim > 0 and not data.flags.writeable:
+        raise RuntimeError(f"{name}: this tensor's storage is read-only (an expanded view); clone() it first")
     if t._rg and t.grad_fn is None and mode.grad_enabled:
-        raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation.")
-    new = make()._data
-    if isinstance(t._data, np.ndarray) and t._data.flags.writeable and t._data.shape == np.shape(new):
-        np.copyto(t._data, new, casting="unsafe")
-    elif T.is_jax_array(t._data):
-        t._data = new.astype(t.dtype)
+        raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation "
+                           "(wrap it in `with tg.no_grad():` to update it as data)")
+    if tracer is not None and hasattr(tracer, "guards") and id(t) in tracer.vars and tracer.vars[id(t)] in (
+            list(tracer.inputs) + [v for v, _ in tracer.captured]):
+        raise RuntimeError(f"{name}: modifying an input of a compiled function in place would not reach the "
+                           "caller's tensor; use the out-of-place form")
+    out = compute(t)
+    new = out._data
+    if new.dtype != t.dtype and not np.can_cast(new.dtype, t.dtype, "same_kind"):
+        raise RuntimeError(f"{name}: result type {new.dtype} can't be cast to the desired output type {t.dtype}")
+    node = out.grad_fn if mode.grad_enabled else None
+    old_node = t.grad_fn
+    writes = isinstance(data, np.ndarray) and data.ndim > 0  # else t takes a new, immutable value
+    snapshot = None
+    if node is not None and writes:  # the new node reads t's old values: keep them
+        snapshot = data.copy()
+        node.saved = tuple(T._new(snapshot) if a is t else a for a in node.saved)
+    vc = version_cell(t)
+    vc.count += 1
+    vc.clock, vc.op, vc.src = next(_seq), name, T.user_src()
+    if writes:
+        if type(old_node) is Node and old_node.out_data is data:
+            # its result is being overwritten: an error at backward if its rule needs it (as in PyTorch)
+            old_node.out_data = _Overwritten(data.shape, vc) if old_node.op.uses_out else (
+                snapshot if snapshot is not None else data.copy())
+        np.copyto(data, np.broadcast_to(new, data.shape), casting="unsafe")
     else:
-        t._data = np.asarray(new, dtype=t.dtype).copy()
-    t._version += 1
+        t._data = new.astype(t.dtype) if T.is_jax_array(new) else np.asarray(new, dtype=t.dtype)
+    if node is not None:
+        t.grad_fn, t._rg = node, True
+        node.out_data = t._data
+    if tracer is not None:
+        tracer.alias(t, out)
     return t
 
 

@@ -21,7 +21,7 @@ NONDIFF = None
 
 class Op:
     __slots__ = ("name", "inputs", "variadic", "params", "template", "vjp", "grad_fn_name", "tpl", "impl",
-                 "uses_out")
+                 "uses_out", "view")
 
     def __init__(self, name, inputs, params, template, vjp, grad_fn_name=None):
         self.name = name
@@ -35,6 +35,8 @@ class Op:
         self.grad_fn_name = grad_fn_name or f"{camel}Backward0"
         self.tpl = Template(template)
         self.impl = None
+        # NumPy may return a view of the first input (NOTE [versions]: views share versions)
+        self.view = name in ("reshape", "expand", "permute", "transpose", "getitem")
         # does the rule read `out`? If not, the backward need not keep the result
         self.uses_out = vjp is not None and any(
             i.opname.startswith("LOAD_FAST") and i.argval == "out" for i in dis.get_instructions(vjp))  # the eager NumPy function, built from the template by backends.numpy
@@ -56,6 +58,10 @@ def _where(c, a, b):
 
 def _index_put(g, idx, shape, index, accumulate):
     return T.apply(OPS["index_put"], g, *idx, shape=shape, index=index, accumulate=accumulate)
+
+
+def _setitem(a, v, idx, index):
+    return T.apply(OPS["setitem"], a, v, *idx, index=index)
 
 
 def _getitem(g, idx, index):
@@ -98,6 +104,7 @@ op("matmul",    "a b",   "",                      "{a} @ {b}",                  
 op("softmax",   "a",     "axis",                  "softmax({a}, {axis})",                              lambda g, out, a, axis: (out * (g - (g * out).sum(dim=axis, keepdim=True)),))
 op("log_softmax", "a",   "axis",                  "log_softmax({a}, {axis})",                          lambda g, out, a, axis: (g - out.exp() * g.sum(dim=axis, keepdim=True),))
 op("getitem",   "a *idx", "index",                "{a}[{index}]",                                      lambda g, out, a, *idx, index: (_index_put(g, idx, a.shape, index, any(i.dtype.kind != "b" for i in idx)),) + (None,) * len(idx), "IndexBackward0")
+op("setitem",   "a v *idx", "index",              "setitem({a}, {v}, xp.s_[{index}])",                  lambda g, out, a, v, *idx, index: (_setitem(g, 0, idx, index), sum_to(_getitem(g, idx, index), v)) + (None,) * len(idx), "IndexPutBackward0")
 op("index_put", "v *idx", "shape index accumulate", "index_put({shape}, {v}, xp.s_[{index}], {accumulate})", lambda g, out, v, *idx, shape, index, accumulate: (_getitem(g, idx, index),) + (None,) * len(idx))
 op("cat",       "*xs",   "axis",                  "xp.concatenate({xs}, axis={axis})",                 lambda g, out, *xs, axis: split_vjp(g, xs, axis, stacked=False))
 op("stack",     "*xs",   "axis",                  "xp.stack({xs}, axis={axis})",                       lambda g, out, *xs, axis: split_vjp(g, xs, axis, stacked=True))

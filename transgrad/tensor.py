@@ -68,7 +68,7 @@ def _new(data, requires_grad=False, grad_fn=None):
     t._rg = requires_grad
     t.grad = None
     t.grad_fn = grad_fn
-    t._version = 0
+    t._vc = None
     t._accum = None
     t._src = None
     return t
@@ -91,6 +91,10 @@ def apply(op, *args, **params):
     except Exception as e:
         raise _op_error(op, args, e) from None
     t = _new(out)
+    if op.view and getattr(out, "base", None) is not None and isinstance(args[0], Tensor):
+        src = args[0]._data
+        if out.base is src or out.base is getattr(src, "base", None):
+            t._vc = _ad.version_cell(args[0])  # a view: in-place writes through either show in both
     m = mode
     if wants_grad and m.grad_enabled and op.vjp is not None and out.dtype.kind == "f":
         t._rg = True
@@ -212,7 +216,7 @@ class Tensor:
             [4.5000, 4.5000]])
     """
 
-    __slots__ = ("_data", "_rg", "grad", "grad_fn", "_version", "_accum", "_src", "__weakref__")
+    __slots__ = ("_data", "_rg", "grad", "grad_fn", "_vc", "_accum", "_src", "_hooks", "__weakref__")
     __array_priority__ = 1000  # NumPy defers `ndarray + Tensor` to Tensor.__radd__
 
     def __init__(self, *args, dtype=None):
@@ -222,7 +226,7 @@ class Tensor:
         else:
             data = np.zeros(tuple(int(s) for s in args), dtype or default_dtype)
         self._data, self._rg, self.grad, self.grad_fn = data, False, None, None
-        self._version, self._accum, self._src = 0, None, user_src()
+        self._vc, self._accum, self._src = None, None, user_src()
 
     # ---- attributes -------------------------------------------------------------
     @property
@@ -250,9 +254,14 @@ class Tensor:
         return self.grad_fn is None
 
     @property
+    def _version(self):
+        """How many in-place operations modified this tensor's storage (as PyTorch's)."""
+        return 0 if self._vc is None else self._vc.count
+
+    @property
     def data(self):
         out = _new(self._data)
-        out._version = self._version
+        out._vc = _ad.version_cell(self)  # an alias: it shares the storage and its version
         if mode.tracer is not None:
             mode.tracer.alias(out, self)
         return out
@@ -341,6 +350,7 @@ class Tensor:
 
     def detach(self):
         out = _new(self._data)
+        out._vc = _ad.version_cell(self)
         if mode.tracer is not None:
             mode.tracer.alias(out, self)
         return out
@@ -601,13 +611,60 @@ class Tensor:
 
     # ---- in-place (version counter) ----------------------------------------------------
     def zero_(self):
-        return self.fill_(0)
+        return _ad.inplace(self, "zero_", lambda t: _filled(t, 0))
 
     def fill_(self, value):
-        return _ad.inplace(self, "fill_", lambda: full_like(self, value))
+        return _ad.inplace(self, "fill_", lambda t: _filled(t, value))
+
+    def add_(self, other, alpha=1):
+        return _ad.inplace(self, "add_", lambda t: t + (other if alpha == 1 else other * alpha))
+
+    def sub_(self, other, alpha=1):
+        return _ad.inplace(self, "sub_", lambda t: t - (other if alpha == 1 else other * alpha))
+
+    def mul_(self, other):
+        return _ad.inplace(self, "mul_", lambda t: t * other)
+
+    def div_(self, other):
+        return _ad.inplace(self, "div_", lambda t: t / other)
+
+    def clamp_(self, min=None, max=None):
+        return _ad.inplace(self, "clamp_", lambda t: t.clamp(min, max))
+
+    def copy_(self, src):
+        return _ad.inplace(self, "copy_", lambda t: _copied(t, src))
+
+    def __iadd__(self, other): return self.add_(other)
+    def __isub__(self, other): return self.sub_(other)
+    def __imul__(self, other): return self.mul_(other)
+    def __itruediv__(self, other): return self.div_(other)
+
+    def __setitem__(self, idx, value):
+        spec, arrays = _index_spec(idx, self)
+        value = _wrap(_py(value))
+        if isinstance(value, Tensor) and value.dtype != self.dtype:
+            value = value.astype(self.dtype)
+        _ad.inplace(self, "setitem", lambda t: apply(OPS["setitem"], t, value, *arrays, index=spec))
 
     def __repr__(self):
         return _repr(self)
+
+
+def _filled(t, value):
+    """`t` filled with `value`, as a new tensor with no history (what `fill_` writes)."""
+    out = _new(np.full(np.shape(t._data), value, t.dtype) if not is_jax_array(t._data) else t._data * 0 + value)
+    if mode.tracer is not None:
+        mode.tracer.constant(out)
+    return out
+
+
+def _copied(t, src):
+    src = _wrap(src)
+    if not isinstance(src, Tensor):
+        return _filled(t, src)
+    if src.dtype != t.dtype:
+        src = src.astype(t.dtype)
+    return src.expand(*t.shape) if src.shape != t.shape else src
 
 
 def _index_spec(idx, t):

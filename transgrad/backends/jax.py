@@ -45,19 +45,24 @@ def index_put(shape, v, index, accumulate, mask_counts=()):
     return z.at[index].add(v) if accumulate else z.at[index].set(v)
 
 
+def setitem(a, v, index, mask_counts=()):
+    return xp.asarray(a).at[_static(index, mask_counts)].set(v)
+
+
 def mean(x, axis, keepdims):
     return xp.mean(x, axis=axis, keepdims=keepdims)
 
 
 MODULE = "jax.numpy"
-EXPORT_HELPERS = [GuardFailed, guard, softmax, log_softmax, _static, take, index_put, mean]
-HELPERS = {"softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
+EXPORT_HELPERS = [GuardFailed, guard, softmax, log_softmax, _static, take, index_put, setitem, mean]
+HELPERS = {"setitem": setitem, "softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
            "take": take, "_static": _static, "guard": guard, "GuardFailed": GuardFailed}
 NAMESPACE = {"xp": xp, **HELPERS}
 # the op table's forms serve jax.numpy too, except indexing by boolean masks
 TEMPLATES = {name: Template(text) for name, text in {
     "getitem": "take({a}, xp.s_[{index}], {mask_counts})",
     "index_put": "index_put({shape}, {v}, xp.s_[{index}], {accumulate}, {mask_counts})",
+    "setitem": "setitem({a}, {v}, xp.s_[{index}], {mask_counts})",
 }.items()}
 
 _counter = itertools.count()
@@ -86,7 +91,7 @@ def build(graph, name, constants=(), values=None, device=None):
     bound = {}
     source = emit(graph, name, templates=TEMPLATES, constants=constants, bound=bound, as_tuple=True)
     namespace = dict(NAMESPACE)
-    namespace.update({n: values[id(v)] for n, v in bound.items()})
+    namespace.update({n: xp.asarray(values[id(v)]) for n, v in bound.items()})  # constants as JAX arrays
     jitted = jax.jit(load(source, name, namespace)[name])
     if device is not None:
         inner = jitted
@@ -120,6 +125,8 @@ def impl(op):
     if op.name == "index_put":
         return lambda v, *idx, shape, index, accumulate: index_put(
             shape, v, materialize(index, idx), accumulate, mask_counts(index))
+    if op.name == "setitem":
+        return lambda a, v, *idx, index: setitem(a, v, materialize(index, idx), mask_counts(index))
     return load(impl_source(op, TEMPLATES), op.name)[op.name + "_impl"]
 
 

@@ -29,6 +29,12 @@ def index_put(shape, v, index, accumulate):
     return z
 
 
+def setitem(a, v, index):
+    out = xp.array(a, copy=True)  # the trace stays pure: a copy with the items replaced
+    out[index] = v
+    return out
+
+
 class GuardFailed(Exception):
     """A decision recorded when the code was traced does not hold for these inputs."""
 
@@ -49,8 +55,8 @@ def mean(x, axis, keepdims):
 
 
 MODULE = "numpy"
-EXPORT_HELPERS = [GuardFailed, guard, softmax, log_softmax, index_put, mean]
-HELPERS = {"softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
+EXPORT_HELPERS = [GuardFailed, guard, setitem, softmax, log_softmax, index_put, mean]
+HELPERS = {"setitem": setitem, "softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
            "guard": guard, "GuardFailed": GuardFailed}
 
 # NumPy's reductions spend most of their time in Python wrappers; the ufunc methods
@@ -68,6 +74,7 @@ NAMESPACE = {"xp": xp, **HELPERS}
 IMPL_OVERRIDES = {
     "getitem": lambda a, *idx, index: a[materialize(index, idx)],
     "index_put": lambda v, *idx, shape, index, accumulate: index_put(shape, v, materialize(index, idx), accumulate),
+    "setitem": lambda a, v, *idx, index: setitem(a, v, materialize(index, idx)),
 }
 
 _counter = itertools.count()

@@ -1,0 +1,154 @@
+"""In-place operations with version counters (PyTorch semantics, and both source lines in
+the error when a saved value was modified)."""
+import numpy as np
+import pytest
+
+import transgrad as tg
+
+
+def leaf(v):
+    return tg.tensor(v, dtype=tg.float64, requires_grad=True)
+
+
+def test_inplace_values_and_version_counter():
+    t = tg.tensor([1.0, 2.0])
+    assert t._version == 0
+    t.add_(1).mul_(2).sub_(1).div_(3)
+    np.testing.assert_allclose(t.numpy(), ((np.array([1.0, 2.0]) + 1) * 2 - 1) / 3, rtol=1e-6)
+    t += 1
+    t *= 2
+    t.clamp_(max=3.0)
+    assert t._version == 7
+    t.copy_(tg.tensor([5.0, 6.0]))
+    t.fill_(2)
+    t.zero_()
+    np.testing.assert_array_equal(t.numpy(), [0, 0])
+    assert t._version == 10
+
+
+def test_data_alias_writes_through():
+    x = leaf([1.0, 2.0])
+    x.data.zero_()  # the classic idiom: modify the values, not the history
+    np.testing.assert_array_equal(x.detach().numpy(), [0, 0])
+    assert x.is_leaf and x.requires_grad
+
+
+def test_inplace_on_leaf_that_requires_grad():
+    x = leaf([1.0])
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        x.add_(1)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        x[0] = 2.0
+    np.testing.assert_array_equal(x.detach().numpy(), [1.0])
+
+
+def test_sgd_keeps_the_same_leaf_and_converges():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((32, 3))
+    true_w = np.array([1.0, -2.0, 0.5])
+    y = tg.tensor(X @ true_w)
+    w = leaf(np.zeros(3))
+    first = w
+    for _ in range(200):
+        loss = ((tg.tensor(X) @ w - y) ** 2).mean()
+        loss.backward()
+        with tg.no_grad():
+            w -= 0.1 * w.grad
+        w.grad.zero_()
+    assert w is first and w.is_leaf and w.requires_grad
+    np.testing.assert_allclose(w.detach().numpy(), true_w, atol=1e-4)
+
+
+def test_gradient_through_inplace_on_a_non_leaf():
+    x = leaf([1.0, 2.0])
+    y = x * 2
+    y.add_(1)  # y = 2x + 1
+    y *= y  # y = (2x + 1)^2: the multiply needs the old y, which it keeps
+    assert y.grad_fn.name() == "MulBackward0"
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * (2 * np.array([1.0, 2.0]) + 1) * 2)
+
+
+def test_mul_inplace_with_another_tensor_that_requires_grad():
+    x, z = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    y = x * 1
+    y.mul_(z)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 4.0])
+    np.testing.assert_allclose(z.grad.numpy(), [1.0, 2.0])
+
+
+def test_setitem_gradients():
+    x, v = leaf([1.0, 2.0, 3.0]), leaf([10.0])
+    y = x * 1
+    y[1] = v[0] * 2
+    (y * tg.tensor([1.0, 2.0, 3.0], dtype=tg.float64)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 0.0, 3.0])
+    np.testing.assert_allclose(v.grad.numpy(), [4.0])
+
+
+def test_modified_after_save_names_both_lines():
+    x = leaf([1.0, 2.0])
+    y = x * 2
+    z = y * y  # saves y
+    y.add_(1)  # then modifies it
+    with pytest.raises(RuntimeError) as info:
+        z.sum().backward()
+    msg = str(info.value)
+    assert "modified by an inplace operation" in msg
+    assert "MulBackward0 saved it at" in msg and "z = y * y  # saves y" in msg
+    assert "add_ modified it afterwards at" in msg and "y.add_(1)  # then modifies it" in msg
+    assert x.grad is None
+
+
+def test_overwritten_output_that_a_rule_needs():
+    x = leaf([0.5, 1.0])
+    y = x.exp()  # exp's gradient uses its result
+    y.add_(1)
+    with pytest.raises(RuntimeError, match="ExpBackward0 saved it"):
+        y.sum().backward()
+
+
+def test_views_share_the_version():
+    x = leaf([[1.0, 2.0], [3.0, 4.0]])
+    y = x * 1
+    v = y.reshape(4)  # a view of y's storage
+    w = v.sin()  # saves v
+    y.mul_(2)  # writes through the view too
+    np.testing.assert_allclose(v.detach().numpy(), [2.0, 4.0, 6.0, 8.0])
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        w.sum().backward()
+
+
+def test_expanded_views_are_read_only():
+    y = tg.ones(3).expand(2, 3)
+    with pytest.raises(RuntimeError, match="read-only"):
+        y.add_(1)
+
+
+def test_inplace_inside_compiled_function_is_pure():
+    def f(x):
+        y = x * 1
+        y += 2
+        y[0] = 0.0
+        return (y * y).sum()
+
+    x0 = np.array([1.0, 2.0, 3.0], np.float32)
+    for backend in ("numpy", "jax"):
+        value, g = tg.value_and_grad(f, backend=backend)(x0)
+        assert value.item() == pytest.approx(16 + 25)
+        np.testing.assert_allclose(g.numpy(), [0.0, 8.0, 10.0])
+    np.testing.assert_array_equal(x0, [1.0, 2.0, 3.0])
+
+
+def test_inplace_on_an_input_of_a_compiled_function_is_refused():
+    @tg.compile
+    def f(x):
+        x.add_(1)
+        return x.sum()
+
+    x = tg.tensor([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="modifying an input of a compiled function"):
+        f(x)
+    np.testing.assert_array_equal(x.numpy(), [1.0, 2.0])
+    assert f.cache_info().size == 0
