@@ -523,8 +523,8 @@ def inplace(t, name, compute):
     old_node = t.grad_fn
     writes = isinstance(data, np.ndarray) and data.ndim > 0  # else t takes a new, immutable value
     snapshot = None
-    if node is not None and writes:  # the new node reads t's old values: keep them
-        snapshot = data.copy()
+    if node is not None:  # the new node reads t's old values: keep them (a copy if t is overwritten)
+        snapshot = data.copy() if writes else data
         node.saved = tuple(T._new(snapshot) if a is t else a for a in node.saved)
     vc = version_cell(t)
     vc.count += 1
@@ -533,7 +533,7 @@ def inplace(t, name, compute):
         if type(old_node) is Node and old_node.out_data is data:
             # its result is being overwritten: an error at backward if its rule needs it (as in PyTorch)
             old_node.out_data = _Overwritten(data.shape, vc) if old_node.op.uses_out else (
-                snapshot if snapshot is not None else data.copy())
+                data.copy() if snapshot is None else snapshot)
         np.copyto(data, np.broadcast_to(new, data.shape), casting="unsafe")
     else:
         t._data = new.astype(t.dtype) if T.is_jax_array(new) else np.asarray(new, dtype=t.dtype)
