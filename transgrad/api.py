@@ -553,7 +553,7 @@ def _backward_graph(tracer, out, targets, name):
     target_idx = tuple(index.get(id(t), -1) for t in targets)
     seed = np.ones(out.shape, out.dtype)
     raw, plan = vjp_graph(order, index, (index[id(root)],), [seed], target_idx, names,
-                          const_name=lambda a: tracer.var(a).hint, stop_at_targets=True)
+                          const_name=lambda a: tracer.var(a).hint, stop_at_targets=True, inline_hooks=True)
     sub, residuals, seed_var = {}, [], None
     for v in raw.inputs:
         b = plan[id(v)]

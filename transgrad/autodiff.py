@@ -20,6 +20,7 @@ from ._state import mode
 from .backends import numpy as np_backend
 from .codegen.emit import emit
 from .ir import Graph, Src
+from .ops import OPS
 from .passes import optimize
 from .trace import Tracer, assigned_name, tracing
 
@@ -29,7 +30,7 @@ _seq = itertools.count()
 class Node:
     """A recorded operation: the grad_fn of the tensor it produced."""
 
-    __slots__ = ("op", "saved", "params", "out_data", "src", "next", "seq", "_retained", "__weakref__")
+    __slots__ = ("op", "saved", "params", "out_data", "src", "next", "seq", "_retained", "_hooks", "__weakref__")
 
     def __init__(self, op, args, params, out, src):
         self.op = op
@@ -116,10 +117,15 @@ def _walk(roots, stop=()):
     return order, index, tuple(parts)
 
 
+def _hooks_of(n):
+    return getattr(n.variable if type(n) is AccumulateGrad else n, "_hooks", None)
+
+
 def _part(n, index, consts):
     if type(n) is AccumulateGrad:
         v = n.variable
-        return v.shape, v.dtype
+        hooks = getattr(v, "_hooks", None)
+        return (v.shape, v.dtype, len(hooks)) if hooks else (v.shape, v.dtype)
     if n.saved is None:
         raise RuntimeError(
             f"Trying to backward through the graph a second time (through {n.name()}); the saved "
@@ -137,6 +143,9 @@ def _part(n, index, consts):
     out = n.out_data
     if type(out) is _Overwritten:
         _modified_error(n, out.vc)
+    hooks = getattr(n, "_hooks", None)
+    if hooks:
+        return n.op, tuple(n.params.items()), n.src, out.shape, tuple(ins), len(hooks)
     return n.op, tuple(n.params.items()), n.src, out.shape, tuple(ins)
 
 
@@ -202,12 +211,15 @@ def _leaf_name(t, default):
 
 
 # ---- building the backward graph --------------------------------------------------------------
-def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None, stop_at_targets=False):
+def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None, stop_at_targets=False,
+              inline_hooks=False):
     """Replay the VJP rules of `order` in reverse on tracing tensors (NOTE [rules trace]).
 
     Returns the backward Graph and its `plan`: for each input Var, where its value comes
-    from: ("seed", j), or (i, k) for input k of node order[i], or (i, -1) for its output.
-    `names[i]` names node i's value; its cotangent is called `g_<name>`.
+    from: ("seed", j), or (i, k) for input k of node order[i], or (i, -1) for its output,
+    or ("hook", i, j) for hook j of node i. `names[i]` names node i's value; its
+    cotangent is called `g_<name>`. Hooks (NOTE [hooks]) become calls in the generated
+    code, or with `inline_hooks` are traced into it (a compiled program: pure hooks only).
     """
     const_name = const_name or (lambda a: _leaf_name(a, "c"))
     target_set = set(target_idx)
@@ -236,6 +248,14 @@ def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None,
             g = gs[0]
             for x in gs[1:]:
                 g = g + x
+            for j, fn in enumerate(_hooks_of(n) or ()):
+                if inline_hooks:
+                    r = fn(g)
+                    g = g if r is None else _checked_hook_result(r, g, fn)
+                else:
+                    new = T._new(g._data)
+                    tr.record(OPS["hook"], (g, ph(("hook", i, j), fn, "hook", ("hook", i, j))), {}, new)
+                    g = new
             tr.vars[id(g)].hint = "g_" + names[i]
             if i in target_set:
                 outputs[i] = g
@@ -269,8 +289,16 @@ def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None,
     return raw, plan
 
 
+def _checked_hook_result(r, g, fn):
+    if not isinstance(r, T.Tensor) or r.shape != g.shape:
+        raise RuntimeError(f"hook {getattr(fn, '__name__', fn)!r} must return None or a tensor of shape {g.shape}, "
+                           f"got {r.shape if isinstance(r, T.Tensor) else type(r).__name__}")
+    return r if r.dtype == g.dtype else r.astype(g.dtype)
+
+
 def _build(order, index, root_idx, seeds, target_idx, backend=None):
-    raw, plan = vjp_graph(order, index, root_idx, seeds, target_idx, _forward_names(order))
+    raw, plan = vjp_graph(order, index, root_idx, seeds, target_idx, _forward_names(order),
+                          inline_hooks=backend is not None)
     graph = optimize(raw)
     if backend is None:
         source = emit(graph, graph.name)
@@ -291,6 +319,8 @@ def _compiled(roots, seeds, targets):
     target_idx = tuple(index.get(id(t), -1) for t in targets)  # -1: not reached, no gradient
     backend = _backend_of(order, seeds)
     key = (parts, root_idx, target_idx, tuple((s.shape, s.dtype) for s in seeds), backend)
+    if backend is not None:  # hooks are traced into a jitted backward: their identity is part of the key
+        key += (tuple(tuple(_hooks_of(n) or ()) for n in order),)
     uncacheable = any(getattr(n.op, "custom", False) for n in order if type(n) is Node)
     c = None if uncacheable else _cache.get(key)
     if c is None:
@@ -313,11 +343,12 @@ def _run(roots, seeds, targets, retain_graph, create_graph):
     if create_graph or mode.tracer is not None:  # a tracer must see the backward's operations
         from .interp import run_tensors
 
-        args = [seeds[b[1]] if b[0] == "seed" else _saved_tensor(order[b[0]], b[1]) for b in c.plan]
+        args = [seeds[b[1]] if b[0] == "seed" else _hooks_of(order[b[1]])[b[2]] if b[0] == "hook" else
+                _saved_tensor(order[b[0]], b[1]) for b in c.plan]
         with _grad_mode(True):
             grads = run_tensors(c.graph, args)
     else:
-        args = [seed_arrays[b[1]] if b[0] == "seed" else
+        args = [seed_arrays[b[1]] if b[0] == "seed" else _hooks_of(order[b[1]])[b[2]] if b[0] == "hook" else
                 (order[b[0]].out_data if b[1] < 0 else order[b[0]].saved[b[1]]._data) for b in c.plan]
         out = c.fn(*args)
         grads = [None if a is None else T._new(a) for a in (out if len(c.graph.outputs) > 1 else (out,))]
@@ -545,5 +576,27 @@ def inplace(t, name, compute):
     return t
 
 
+class RemovableHandle:
+    """What `register_hook` returns: `.remove()` unregisters the hook."""
+
+    def __init__(self, hooks, fn):
+        self.hooks, self.fn = hooks, fn
+
+    def remove(self):
+        if self.fn in self.hooks:
+            self.hooks.remove(self.fn)
+
+
+# NOTE [hooks]: a hook lives on the node whose output it watches (a leaf's on the tensor).
+# The structure key counts hooks, and the generated NumPy backward calls each hook through
+# `run_hook(hook, g)` with the hook passed in as an argument, so a training loop that
+# registers a new lambda every step still reuses its code, and every call runs the hook.
 def register_hook(t, fn):
-    raise NotImplementedError("register_hook: tensor hooks are not implemented yet")
+    if not t._rg:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    owner = t.grad_fn if t.grad_fn is not None else t
+    hooks = getattr(owner, "_hooks", None)
+    if hooks is None:
+        hooks = owner._hooks = []
+    hooks.append(fn)
+    return RemovableHandle(hooks, fn)

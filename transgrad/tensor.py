@@ -82,7 +82,7 @@ def apply(op, *args, **params):
             d = a._data
             datas.append(d)
             wants_grad = wants_grad or a._rg
-            if type(d) is not np.ndarray and not isinstance(d, np.generic):
+            if type(d) is not np.ndarray and not isinstance(d, np.generic) and is_jax_array(d):
                 impl = _foreign_impl(op)  # a JAX array: stay on its device
         else:
             datas.append(a)

@@ -9,6 +9,7 @@ import contextlib
 import functools
 
 import libcst as cst
+import numpy as np
 
 from . import tensor as T
 from ._state import mode, user_src
@@ -29,7 +30,8 @@ class Tracer:
 
     def placeholder(self, data, hint):
         t = T._new(data)
-        v = Var(t.shape, t.dtype, hint)
+        # an array, or a Python object (a hook) passed through to the code
+        v = Var(getattr(data, "shape", ()), getattr(data, "dtype", np.dtype(object)), hint)
         self.inputs.append(v)
         self.vars[id(t)] = v
         self.keep.append(t)

@@ -49,13 +49,31 @@ def setitem(a, v, index, mask_counts=()):
     return xp.asarray(a).at[_static(index, mask_counts)].set(v)
 
 
+def run_hook(hook, g):
+    """Call a tensor hook from generated code: it sees a Tensor, may return a replacement."""
+    r = hook(_as_tensor(g))
+    if r is None:
+        return g
+    out = getattr(r, "array", r)
+    if getattr(out, "shape", None) != g.shape:
+        raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} must return None or a tensor of shape "
+                           f"{g.shape}, got {getattr(out, 'shape', type(r).__name__)}")
+    return out.astype(g.dtype) if out.dtype != g.dtype else out
+
+
+def _as_tensor(g):
+    from ..tensor import _new
+
+    return _new(g)
+
+
 def mean(x, axis, keepdims):
     return xp.mean(x, axis=axis, keepdims=keepdims)
 
 
 MODULE = "jax.numpy"
 EXPORT_HELPERS = [GuardFailed, guard, softmax, log_softmax, _static, take, index_put, setitem, mean]
-HELPERS = {"setitem": setitem, "softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
+HELPERS = {"run_hook": run_hook, "setitem": setitem, "softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
            "take": take, "_static": _static, "guard": guard, "GuardFailed": GuardFailed}
 NAMESPACE = {"xp": xp, **HELPERS}
 # the op table's forms serve jax.numpy too, except indexing by boolean masks

@@ -49,6 +49,24 @@ def guard(value, expected, index):
         raise GuardFailed(index, v)
 
 
+def run_hook(hook, g):
+    """Call a tensor hook from generated code: it sees a Tensor, may return a replacement."""
+    r = hook(_as_tensor(g))
+    if r is None:
+        return g
+    out = getattr(r, "array", r)
+    if getattr(out, "shape", None) != g.shape:
+        raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} must return None or a tensor of shape "
+                           f"{g.shape}, got {getattr(out, 'shape', type(r).__name__)}")
+    return out.astype(g.dtype) if out.dtype != g.dtype else out
+
+
+def _as_tensor(g):
+    from ..tensor import _new
+
+    return _new(g)
+
+
 def mean(x, axis, keepdims):
     s = xp.add.reduce(x, axis=axis, keepdims=keepdims)
     return s / (x.size // s.size if s.size else 0)
@@ -56,7 +74,7 @@ def mean(x, axis, keepdims):
 
 MODULE = "numpy"
 EXPORT_HELPERS = [GuardFailed, guard, setitem, softmax, log_softmax, index_put, mean]
-HELPERS = {"setitem": setitem, "softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
+HELPERS = {"run_hook": run_hook, "setitem": setitem, "softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
            "guard": guard, "GuardFailed": GuardFailed}
 
 # NumPy's reductions spend most of their time in Python wrappers; the ufunc methods

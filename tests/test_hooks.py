@@ -1,0 +1,79 @@
+"""Tensor hooks run by the generated backward, and anomaly detection."""
+import numpy as np
+import pytest
+
+import transgrad as tg
+from transgrad import autodiff
+
+
+def test_hook_sees_the_gradient_and_can_replace_it_every_step():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    before = autodiff.stats["misses"]
+    for _ in range(3):
+        y = x * 3
+        y.register_hook(lambda g: seen.append(g.numpy().copy()) or g * 10)  # a new lambda every step
+        (y * y).sum().backward()
+    # dL/dy = 2y = 6x; the hook scales it by 10; dy/dx = 3
+    np.testing.assert_allclose(x.grad.numpy(), 3 * (6 * np.array([1.0, 2.0]) * 10 * 3))
+    assert len(seen) == 3 and all(np.allclose(s, [6.0, 12.0]) for s in seen)
+    assert autodiff.stats["misses"] - before == 1  # generated once, hooks passed in at run time
+    y = x * 3
+    y.register_hook(lambda g: g)
+    assert "run_hook(hook" in tg.backward_code((y * y).sum())
+
+
+def test_hook_on_a_leaf_and_remove():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    handle = x.register_hook(lambda g: g * 0 + 7)
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [7.0, 7.0])
+    handle.remove()
+    x.grad = None
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+
+
+def test_hook_returning_a_wrong_shape_is_an_error():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.register_hook(lambda g: tg.ones(3))
+    with pytest.raises(RuntimeError, match=r"must return None or a tensor of shape \(2,\)"):
+        y.sum().backward()
+
+
+def test_hook_needs_requires_grad():
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        tg.ones(2).register_hook(lambda g: g)
+
+
+def test_hooks_with_create_graph_see_differentiable_gradients():
+    x = tg.tensor([2.0], requires_grad=True)
+    y = x ** 3
+    y.register_hook(lambda g: g * x)  # the replacement depends on x
+    (gx,) = tg.autograd.grad(y.sum(), x, create_graph=True)
+    np.testing.assert_allclose(gx.detach().numpy(), [3 * 4.0 * 2.0])  # 3x^2 * x
+    (g2,) = tg.autograd.grad(gx.sum(), x)
+    np.testing.assert_allclose(g2.numpy(), [9 * 4.0])  # d/dx 3x^3 = 9x^2
+
+
+def test_hooks_on_jax_tensors_are_traced_into_the_jitted_backward():
+    import jax.numpy as jnp
+
+    x = tg.tensor(jnp.array([1.0, 2.0]), requires_grad=True)
+    y = x * 3
+    y.register_hook(lambda g: g * 10)  # a pure function of the gradient
+    (y * y).sum().backward()
+    assert type(x.grad.array).__module__.startswith("jax")
+    np.testing.assert_allclose(x.grad.numpy(), 6 * np.array([1.0, 2.0]) * 10 * 3)
+
+
+def test_hooks_inside_compiled_functions_are_traced():
+    def f(x):
+        y = x * 3
+        y.register_hook(lambda g: g * 10)
+        return (y * y).sum()
+
+    for backend in ("numpy", "jax"):
+        g = tg.grad(f, backend=backend)(np.array([1.0, 2.0], np.float32))
+        np.testing.assert_allclose(g.numpy(), 6 * np.array([1.0, 2.0]) * 10 * 3)
