@@ -116,6 +116,7 @@ SPECS = [
     OpSpec("stack", lambda a, b: tg.stack([a, b], dim=-1), lambda a, b: np.stack([a, b], -1), [((2, 3), (2, 3))]),
     OpSpec("full", lambda: apply(OPS["full"], shape=(2, 3), value=1.5, dtype=tg.float64), lambda: np.full((2, 3), 1.5), [()], grad=False),
     OpSpec("hook", lambda a: apply(OPS["hook"], a, lambda g: g * 2), lambda a: a * 2, grad=False),
+    OpSpec("all_finite", lambda a: apply(OPS["all_finite"], a / (a > 0)), lambda a: np.all(np.isfinite(a / (a > 0))), grad=False),
     OpSpec("lt", lambda a, b: a < b, np.less, BINARY_SHAPES, grad=False),
     OpSpec("le", lambda a, b: a <= b, np.less_equal, BINARY_SHAPES, grad=False),
     OpSpec("gt", lambda a, b: a > b, np.greater, BINARY_SHAPES, grad=False),

@@ -77,3 +77,32 @@ def test_hooks_inside_compiled_functions_are_traced():
     for backend in ("numpy", "jax"):
         g = tg.grad(f, backend=backend)(np.array([1.0, 2.0], np.float32))
         np.testing.assert_allclose(g.numpy(), 6 * np.array([1.0, 2.0]) * 10 * 3)
+
+
+def test_detect_anomaly_names_the_operation_and_forward_line():
+    x = tg.tensor([0.0, 1.0], requires_grad=True)
+    with tg.autograd.detect_anomaly():
+        y = tg.sqrt(x)  # d sqrt / dx is infinite at 0
+        with pytest.raises(RuntimeError) as info:
+            (y * 2).sum().backward()
+    assert "SqrtBackward0" in str(info.value) and "y = tg.sqrt(x)" in str(info.value)
+    assert x.grad is None
+    (tg.sqrt(x) * 2).sum().backward()  # outside the mode: IEEE infinity, no check
+    assert np.isinf(x.grad.numpy()[0])
+
+
+def test_detect_anomaly_on_the_jax_backward():
+    import jax.numpy as jnp
+
+    x = tg.tensor(jnp.array([0.0, 1.0]), requires_grad=True)
+    with tg.autograd.detect_anomaly():
+        y = x.log()
+        with pytest.raises(RuntimeError, match="LogBackward0"):
+            y.sum().backward()
+
+
+def test_anomaly_mode_passes_finite_gradients():
+    x = tg.tensor([1.0, 4.0], requires_grad=True)
+    with tg.autograd.detect_anomaly():
+        tg.sqrt(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 0.5 / np.sqrt([1.0, 4.0]))

@@ -19,7 +19,7 @@ from . import tensor as T
 from ._state import mode
 from .backends import numpy as np_backend
 from .codegen.emit import emit
-from .ir import Graph, Src
+from .ir import Eqn, Graph, Src, Var
 from .ops import OPS
 from .passes import optimize
 from .trace import Tracer, assigned_name, tracing
@@ -165,11 +165,11 @@ class Compiled:
     """A generated backward: the function, how to bind its arguments, its source, and its
     graph before (`raw`) and after the passes."""
 
-    __slots__ = ("fn", "plan", "source", "graph", "raw", "raw_plan")
+    __slots__ = ("fn", "plan", "source", "graph", "raw", "raw_plan", "anomalies")
 
-    def __init__(self, fn, plan, source, graph, raw, raw_plan):
+    def __init__(self, fn, plan, source, graph, raw, raw_plan, anomalies=None):
         self.fn, self.plan, self.source, self.graph = fn, plan, source, graph
-        self.raw, self.raw_plan = raw, raw_plan
+        self.raw, self.raw_plan, self.anomalies = raw, raw_plan, anomalies
 
 
 _cache: OrderedDict = OrderedDict()
@@ -212,7 +212,7 @@ def _leaf_name(t, default):
 
 # ---- building the backward graph --------------------------------------------------------------
 def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None, stop_at_targets=False,
-              inline_hooks=False):
+              inline_hooks=False, anomalies=None):
     """Replay the VJP rules of `order` in reverse on tracing tensors (NOTE [rules trace]).
 
     Returns the backward Graph and its `plan`: for each input Var, where its value comes
@@ -220,6 +220,8 @@ def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None,
     or ("hook", i, j) for hook j of node i. `names[i]` names node i's value; its
     cotangent is called `g_<name>`. Hooks (NOTE [hooks]) become calls in the generated
     code, or with `inline_hooks` are traced into it (a compiled program: pure hooks only).
+    With a list `anomalies`, every cotangent a rule makes is checked for NaN/inf by a
+    guard whose index points to the message appended there (anomaly mode).
     """
     const_name = const_name or (lambda a: _leaf_name(a, "c"))
     target_set = set(target_idx)
@@ -275,6 +277,8 @@ def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None,
                     args.append(ph(("in", id(a)), a._data, hint, (i, k)))
             out = ph(("out", i), n.out_data, names[i], (i, -1)) if getattr(n.op, "uses_out", True) else None
             grads = n.op.vjp(g, out, *args, **n.params)
+            if anomalies is not None:
+                _check_finite(tr, n, grads, anomalies)
             for e, gi, a in zip(n.next, grads, n.saved):
                 if e is None or gi is None:
                     continue
@@ -289,6 +293,19 @@ def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None,
     return raw, plan
 
 
+def _check_finite(tr, n, grads, anomalies):
+    import linecache
+
+    where = f" (its forward was {n.src[0]}:{n.src[1]} `{linecache.getline(*n.src).strip()}`)" if n.src else ""
+    for k, gi in enumerate(grads):
+        if isinstance(gi, T.Tensor) and gi.dtype.kind == "f":
+            ok = T.apply(OPS["all_finite"], gi)
+            anomalies.append(f"Function '{n.name()}' returned nan or inf values in its {k}th output{where}")
+            index = len(anomalies) - 1
+            tr.eqns.append(Eqn("guard", (tr.vars[id(ok)],), (("expected", True), ("index", index)),
+                               Var((), np.dtype(bool), "ok"), tr.src))
+
+
 def _checked_hook_result(r, g, fn):
     if not isinstance(r, T.Tensor) or r.shape != g.shape:
         raise RuntimeError(f"hook {getattr(fn, '__name__', fn)!r} must return None or a tensor of shape {g.shape}, "
@@ -297,8 +314,9 @@ def _checked_hook_result(r, g, fn):
 
 
 def _build(order, index, root_idx, seeds, target_idx, backend=None):
+    anomalies = [] if mode.anomaly else None
     raw, plan = vjp_graph(order, index, root_idx, seeds, target_idx, _forward_names(order),
-                          inline_hooks=backend is not None)
+                          inline_hooks=backend is not None, anomalies=anomalies)
     graph = optimize(raw)
     if backend is None:
         source = emit(graph, graph.name)
@@ -307,7 +325,7 @@ def _build(order, index, root_idx, seeds, target_idx, backend=None):
         fn, source = backend.build(graph, graph.name)
         fn = _unpack_single(fn, len(graph.outputs))
     return Compiled(fn, tuple(plan[id(v)] for v in graph.inputs), source, graph, raw,
-                    tuple(plan[id(v)] for v in raw.inputs))
+                    tuple(plan[id(v)] for v in raw.inputs), anomalies)
 
 
 def _compiled(roots, seeds, targets):
@@ -318,7 +336,7 @@ def _compiled(roots, seeds, targets):
     root_idx = tuple(index[id(r)] for r in roots)
     target_idx = tuple(index.get(id(t), -1) for t in targets)  # -1: not reached, no gradient
     backend = _backend_of(order, seeds)
-    key = (parts, root_idx, target_idx, tuple((s.shape, s.dtype) for s in seeds), backend)
+    key = (parts, root_idx, target_idx, tuple((s.shape, s.dtype) for s in seeds), backend, mode.anomaly)
     if backend is not None:  # hooks are traced into a jitted backward: their identity is part of the key
         key += (tuple(tuple(_hooks_of(n) or ()) for n in order),)
     uncacheable = any(getattr(n.op, "custom", False) for n in order if type(n) is Node)
@@ -346,11 +364,17 @@ def _run(roots, seeds, targets, retain_graph, create_graph):
         args = [seeds[b[1]] if b[0] == "seed" else _hooks_of(order[b[1]])[b[2]] if b[0] == "hook" else
                 _saved_tensor(order[b[0]], b[1]) for b in c.plan]
         with _grad_mode(True):
-            grads = run_tensors(c.graph, args)
+            try:
+                grads = run_tensors(c.graph, args)
+            except np_backend.GuardFailed as e:
+                raise RuntimeError(c.anomalies[e.index]) from None
     else:
         args = [seed_arrays[b[1]] if b[0] == "seed" else _hooks_of(order[b[1]])[b[2]] if b[0] == "hook" else
                 (order[b[0]].out_data if b[1] < 0 else order[b[0]].saved[b[1]]._data) for b in c.plan]
-        out = c.fn(*args)
+        try:
+            out = c.fn(*args)
+        except np_backend.GuardFailed as e:  # only anomaly mode puts checks into backward code
+            raise RuntimeError(c.anomalies[e.index]) from None
         grads = [None if a is None else T._new(a) for a in (out if len(c.graph.outputs) > 1 else (out,))]
     if not retain_graph:
         for n in order:

@@ -110,6 +110,7 @@ op("cat",       "*xs",   "axis",                  "xp.concatenate({xs}, axis={ax
 op("stack",     "*xs",   "axis",                  "xp.stack({xs}, axis={axis})",                       lambda g, out, *xs, axis: split_vjp(g, xs, axis, stacked=True))
 op("full",      "",      "shape value dtype",     "xp.full({shape}, {value}, {dtype})",                lambda g, out, shape, value, dtype: ())
 op("hook",      "g fn",  "",                      "run_hook({fn}, {g})",                                NONDIFF)
+op("all_finite", "a",    "",                      "xp.all(xp.isfinite({a}))",                           NONDIFF)
 op("lt",        "a b",   "",                      "{a} < {b}",                                         NONDIFF)
 op("le",        "a b",   "",                      "{a} <= {b}",                                        NONDIFF)
 op("gt",        "a b",   "",                      "{a} > {b}",                                         NONDIFF)
