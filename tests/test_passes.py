@@ -89,3 +89,29 @@ def test_optimised_backward_matches_unoptimised(name, spec, shapes):
             assert g_ is None
         else:
             np.testing.assert_allclose(g_, w, rtol=2e-6, atol=1e-6)
+
+
+def test_reuse_buffers_writes_into_dying_temporaries_only():
+    from transgrad.passes.reuse import reuse_buffers
+
+    big = (256, 256)
+    x, a, b, c = v(big, "x"), v(big, "a"), v(big, "b"), v(big, "c")
+    g = Graph((x,), (Eqn("sin", (x,), (), a), Eqn("mul", (a, Lit(2.0)), (), b), Eqn("add", (b, x), (), c)), (c,))
+    out = reuse_buffers(g)
+    assert [dict(e.params).get("into") for e in out.eqns] == [None, 0, 0]  # never into the input x
+    arg = np.random.default_rng(0).standard_normal(big).astype(np.float32)
+    np.testing.assert_array_equal(interp.run(out, [arg])[0], np.sin(arg) * 2 + arg)
+    small = Graph((v(hint="x"),), (), ())
+    assert reuse_buffers(small).eqns == ()
+
+
+def test_large_arrays_reuse_buffers_and_inputs_stay_untouched():
+    import compiled_functions as cf
+
+    x0 = np.random.default_rng(1).standard_normal((1000, 1000)).astype(np.float32)
+    keep = x0.copy()
+    df = tg.grad(cf.tutorial)
+    code = df.code(x0)
+    assert "out=" in code
+    np.testing.assert_allclose(df(x0).numpy(), 6 * (keep.astype(np.float64) + 2) / x0.size, rtol=1e-6)
+    np.testing.assert_array_equal(x0, keep)

@@ -9,6 +9,8 @@ its structure generates code once.
 from __future__ import annotations
 
 import itertools
+import os
+import sys
 import threading
 import weakref
 from collections import OrderedDict
@@ -319,11 +321,12 @@ def _build(order, index, root_idx, seeds, target_idx, backend=None):
                           inline_hooks=backend is not None, anomalies=anomalies)
     graph = optimize(raw)
     if backend is None:
-        source = emit(graph, graph.name)
-        fn = np_backend.load(source, graph.name)[graph.name]
-    else:  # saved values live on a JAX device: the backward is its own jitted program
+        fn, source = np_backend.build(graph, graph.name, as_tuple=False)
+    else:  # saved values live on a JAX device: the backward is a jitted program of its own
         fn, source = backend.build(graph, graph.name)
         fn = _unpack_single(fn, len(graph.outputs))
+    if os.environ.get("TRANSGRAD_DEBUG"):
+        print(source, file=sys.stderr)
     return Compiled(fn, tuple(plan[id(v)] for v in graph.inputs), source, graph, raw,
                     tuple(plan[id(v)] for v in raw.inputs), anomalies)
 

@@ -27,7 +27,9 @@ def _run(graph: Graph, args, call):
             if hasattr(v, "_data"):
                 bool(v) if isinstance(kw["expected"], bool) else v.item()  # re-record in an outer trace
         else:
-            env[id(e.out)] = call(OPS[e.op], ins, e.kw)
+            kw = e.kw
+            kw.pop("into", None)  # buffer reuse is a NumPy codegen detail; the values are the same
+            env[id(e.out)] = call(OPS[e.op], ins, kw)
         for v in dels.get(i, ()):
             del env[id(v)]
     return [env[id(x)] if isinstance(x, Var) else (None if x is None else x.value) for x in graph.outputs]

@@ -108,13 +108,14 @@ def load(source: str, name: str, namespace=None) -> dict:
     return glb
 
 
-def build(graph, name, constants=(), values=None):
+def build(graph, name, constants=(), values=None, as_tuple=True):
     """Generated code for `graph` as a NumPy function `name(*inputs) -> tuple` (constants
     are module globals), and its source. Guards raise GuardFailed inline."""
     from ..codegen.emit import emit
+    from ..passes.reuse import reuse_buffers
 
     bound = {}
-    source = emit(graph, name, templates=TEMPLATES, constants=constants, bound=bound, as_tuple=True)
+    source = emit(reuse_buffers(graph), name, templates=TEMPLATES, constants=constants, bound=bound, as_tuple=as_tuple)
     namespace = dict(NAMESPACE)
     namespace.update({n: values[id(v)] for n, v in bound.items()})
     return load(source, name, namespace)[name], source

@@ -40,6 +40,12 @@ def _index_elements(spec, args):
 def expression(op, args, params, templates=None):
     """The filled template of primitive `op` on argument nodes `args`; `templates` holds a
     backend's overrides of the table's forms."""
+    if "into" in params:  # NOTE [buffer reuse]: xp.<ufunc>(*args, out=<the dying input>)
+        from ..passes.reuse import UFUNCS
+
+        tight = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
+        call_args = [cst.Arg(a) for a in args] + [cst.Arg(args[params["into"]], keyword=cst.Name("out"), equal=tight)]
+        return cst.Call(cst.Attribute(cst.Name("xp"), cst.Name(UFUNCS[op])), call_args)
     row = OPS[op]
     tpl = (templates or {}).get(op, row.tpl)
     fixed = row.inputs[:-1] if row.variadic else row.inputs

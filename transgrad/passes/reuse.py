@@ -1,0 +1,38 @@
+import numpy as np
+
+from ..ir import Graph, Var
+
+# the elementwise primitives whose NumPy forms are ufuncs that can write into an `out=` buffer
+UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "neg": "negative", "exp": "exp",
+          "log": "log", "sin": "sin", "cos": "cos", "tanh": "tanh", "sqrt": "sqrt", "abs": "absolute",
+          "maximum": "maximum", "minimum": "minimum", "pow": "power"}
+
+
+MIN_SIZE = 1 << 16  # elements: below this NumPy's small-array allocations are cheaper than `out=`
+
+
+def reuse_buffers(g: Graph, min_size=MIN_SIZE) -> Graph:
+    """Let an elementwise equation write its result into the buffer of an input that dies
+    there (NOTE [buffer reuse]): `y * 0.75` becomes `xp.multiply(y, 0.75, out=y)` when y is
+    not needed afterwards, so large arrays are not allocated (and page-faulted) once per
+    temporary. Only buffers this function allocated itself are reused: never an input, a
+    constant, a view or a 0-d value; the result is the same array, so values are identical.
+    Arrays under `min_size` elements are left alone: for them the allocation is cheap.
+    """
+    from .liveness import last_uses
+
+    dels = last_uses(g)
+    owned = set()  # Vars whose buffer a ufunc of this graph allocated
+    out = []
+    for i, e in enumerate(g.eqns):
+        if e.op in UFUNCS:
+            dying = {id(v) for v in dels.get(i, ())}
+            for k, x in enumerate(e.ins):
+                if (isinstance(x, Var) and id(x) in owned and id(x) in dying and x.shape == e.out.shape
+                        and x.shape != () and x.dtype == e.out.dtype and np.dtype(e.out.dtype).kind == "f"
+                        and int(np.prod(x.shape)) >= min_size):
+                    e = e._replace(params=e.params + (("into", k),))
+                    break
+            owned.add(id(e.out))
+        out.append(e)
+    return g.replace(eqns=tuple(out))
