@@ -27,7 +27,11 @@ X22 = np.ones((2, 2), np.float32)
 X1K = np.random.default_rng(1).standard_normal((1000, 1000)).astype(np.float32)
 
 
-def median_time(fn, number, repeat=9):
+def median_time(fn, number, repeat=9, batch_seconds=0.1):
+    """Median per-call time over `repeat` batches; slow peers get smaller batches."""
+    t = time.perf_counter()
+    fn()
+    number = max(1, min(number, int(batch_seconds / max(time.perf_counter() - t, 1e-7))))
     for _ in range(max(number // 5, 2)):
         fn()
     times = []
@@ -80,7 +84,6 @@ def transgrad_eager():
 
 def transgrad_compiled(backend):
     import jax
-    import jax.numpy as jnp
 
     put = (lambda a: jax.device_put(a)) if backend == "jax" else (lambda a: a)
     done = (lambda g: [x.block_until_ready() for x in (g if isinstance(g, tuple) else (g,))] and g) \
@@ -89,7 +92,6 @@ def transgrad_compiled(backend):
     g_mlp, g_chain = tg.grad(tg_mlp, argnums=(0, 1), backend=backend), tg.grad(tg_chain, backend=backend)
     x22, x1k, lx, v, cx = map(put, (X22, X1K, LOOP_X, V, CHAIN_X))
     m = list(map(put, (MLP_W1, MLP_W2, MLP_X, ONEHOT)))
-    _ = jnp
     return {"tutorial 2x2": lambda: done(g_tut(x22)), "tutorial 1000x1000": lambda: done(g_tut(x1k)),
             "loop": lambda: done(g_loop(lx, v)), "mlp": lambda: done(g_mlp(*m)), "chain": lambda: done(g_chain(cx))}
 

@@ -100,7 +100,7 @@ def median_time(fn, number, repeat=15):
 def first_backward_seconds(n_ops):
     x = tg.tensor(X0 + np.float32(n_ops), requires_grad=True)  # a fresh structure: new constants
     y = x
-    for i in range(n_ops // 4):
+    for _ in range(n_ops // 4):
         y = (y.sin() * 1.01 + 0.1 * (1 + n_ops)).tanh()
     out = y.sum()
     t = time.perf_counter()

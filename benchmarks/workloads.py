@@ -7,7 +7,6 @@ chain:    200 elementwise ops (sin, *1.01, +0.1, tanh) on a (16,) vector, then s
 """
 import numpy as np
 
-import transgrad as tg
 
 RNG = np.random.default_rng(0)
 V = np.array([0.1, 1.0, 0.0001], np.float32)

@@ -83,7 +83,7 @@ def test_tutorial_loop_on_jax_in_shuffled_order():
     (cf.item_arithmetic, 0, [(2,)]), (cf.mlp, (1, 2), [(8, 5), (5, 4), (4, 3)])])
 def test_compiled_functions_match_numpy_backend(fn, argnums, shapes):
     rng = np.random.default_rng(3)
-    for trial in range(3):
+    for _ in range(3):
         lo = 0.2 if fn is cf.nested_loops else -1.0  # nested_loops terminates for positive inputs
         args = [rng.uniform(lo, 1, s).astype(np.float32) for s in shapes]
         vn, gn = tg.value_and_grad(fn, argnums=argnums)(*args)

@@ -6,7 +6,7 @@ import pytest
 import transgrad as tg
 from transgrad import autodiff, interp
 from transgrad.ir import Eqn, Graph, Lit, Var, lint
-from transgrad.passes import cse, dce, last_uses, optimize, simplify
+from transgrad.passes import cse, dce, last_uses, simplify
 
 from op_specs import cases, sample
 

@@ -42,3 +42,14 @@ def _method(name):
     "add sub mul div pow neg exp log sin cos tanh sigmoid relu abs sqrt sign clamp sum mean max min amax "
     "amin argmax argmin norm softmax log_softmax reshape transpose t permute unsqueeze squeeze expand "
     "matmul clone flatten").split())
+
+__all__ = [
+    "Tensor", "autograd", "compile", "grad", "value_and_grad", "export", "backward_code", "no_grad", "enable_grad",
+    "is_grad_enabled", "OpError", "tensor", "from_numpy", "zeros", "ones", "full", "eye", "arange", "randn", "rand",
+    "zeros_like", "ones_like", "full_like", "manual_seed", "FloatTensor", "DoubleTensor", "LongTensor", "where",
+    "maximum", "minimum", "cat", "stack", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8",
+    "bool_", "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs",
+    "sqrt", "sign", "clamp", "sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "norm", "softmax",
+    "log_softmax", "reshape", "transpose", "t", "permute", "unsqueeze", "squeeze", "expand", "matmul", "clone",
+    "flatten",
+]

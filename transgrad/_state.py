@@ -55,3 +55,19 @@ def enable_grad():
 
 def is_grad_enabled():
     return mode.grad_enabled
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """Code generation allocates many small objects that all survive; with the cyclic
+    collector paused it does not rescan every live object (a large program's, too) on
+    each generation threshold."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

@@ -23,8 +23,8 @@ import numpy as np
 
 from . import autodiff
 from . import tensor as T
-from ._state import mode, user_src
-from .autodiff import AccumulateGrad, Node, _edge, _walk, vjp_graph
+from ._state import gc_paused, mode, user_src
+from .autodiff import Node, _edge, _walk, vjp_graph
 from .backends import get_backend
 from .codegen.emit import emit
 from .interp import run_tensors
@@ -303,7 +303,7 @@ class CompiledFunction:
             tr.hits += 1
             return out
         try:
-            out = (tr.fn or self._forward(tr))(*arrays)
+            out = (tr.fn or self._forward_paused(tr))(*arrays)
         except self.backend.GuardFailed as e:
             self._guard_failed(tr, e.index)
             raise GuardFailed(e.index) from None
@@ -334,7 +334,8 @@ class CompiledFunction:
             if size >= self.cache_size:
                 self._warn_full()
                 return self._eager(args, kwargs, argnums, value)
-            tr = self._build(args, kwargs, leaves, key, argnums)
+            with gc_paused():
+                tr = self._build(args, kwargs, leaves, key, argnums)
             if failures:
                 self.retraces += 1
             else:
@@ -442,22 +443,25 @@ class CompiledFunction:
         tr.fn = None  # the forward program is generated on its first use (tg.grad needs only the joint one)
         return tr
 
+    def _forward_paused(self, tr):
+        with gc_paused():
+            return self._forward(tr)
+
     def _forward(self, tr):
         """The forward program of a trace: its outputs, then the residuals that each output's
         backward graph reads (NOTE: only what the backward needs is saved)."""
-        residual_vars = []
+        position = {}  # id(Var) -> its place among the residuals the forward returns
         for k, g in tr._bwd_raw.items():
             seed = g.inputs[-1]
             g = optimize(g)
             tr.bwd[k], tr.bwd_seed[k] = g, seed
             tr.ops[k] = _TraceOp(tr, k)
-            idx = []
+            tr.residuals[k] = [position.setdefault(id(v), len(position)) for v in g.inputs if v is not seed]
+        residual_vars = [None] * len(position)
+        for g in tr.bwd.values():
             for v in g.inputs:
-                if v is not seed:
-                    if v not in residual_vars:
-                        residual_vars.append(v)
-                    idx.append(residual_vars.index(v))
-            tr.residuals[k] = idx
+                if id(v) in position:
+                    residual_vars[position[id(v)]] = v
         fwd = Graph(tuple(tr._fwd_inputs + tr._consts), tuple(tr._fwd_eqns), tuple(tr._out_vars + residual_vars),
                     name=self._name)
         tr.graph = _keep_inputs(optimize(fwd), fwd.inputs)
@@ -480,9 +484,10 @@ class CompiledFunction:
         fn = tr.joint.get((argnums, value))
         if fn is not None:
             return fn[0]
-        graph = self._joint_graph(tr, argnums, value=value)
-        name = f"{self._name}_value_and_grad" if value else f"{self._name}_grad"
-        fn, source = self._load(graph, name, tr._consts, tr.const_values)
+        with gc_paused():
+            graph = self._joint_graph(tr, argnums, value=value)
+            name = f"{self._name}_value_and_grad" if value else f"{self._name}_grad"
+            fn, source = self._load(graph, name, tr._consts, tr.const_values)
         tr.joint[(argnums, value)] = (fn, source, graph)
         return fn
 
@@ -554,7 +559,7 @@ def _backward_graph(tracer, out, targets, name):
     seed = np.ones(out.shape, out.dtype)
     raw, plan = vjp_graph(order, index, (index[id(root)],), [seed], target_idx, names,
                           const_name=lambda a: tracer.var(a).hint, stop_at_targets=True, inline_hooks=True)
-    sub, residuals, seed_var = {}, [], None
+    sub, residuals, seed_var = {}, {}, None
     for v in raw.inputs:
         b = plan[id(v)]
         if b[0] == "seed":
@@ -567,11 +572,10 @@ def _backward_graph(tracer, out, targets, name):
         else:
             fv = tracer.var(n.saved[k])
         sub[id(v)] = fv
-        if fv not in residuals:
-            residuals.append(fv)
+        residuals.setdefault(id(fv), fv)
     eqns = tuple(e._replace(ins=tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in e.ins)) for e in raw.eqns)
     outputs = tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in raw.outputs)
-    return Graph(tuple(residuals) + (seed_var,), eqns, outputs, name=name)
+    return Graph(tuple(residuals.values()) + (seed_var,), eqns, outputs, name=name)
 
 
 def _eager_value_and_grad(fn, args, kwargs, argnums):

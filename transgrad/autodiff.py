@@ -18,9 +18,8 @@ from collections import OrderedDict
 import numpy as np
 
 from . import tensor as T
-from ._state import mode
+from ._state import gc_paused, mode
 from .backends import numpy as np_backend
-from .codegen.emit import emit
 from .ir import Eqn, Graph, Src, Var
 from .ops import OPS
 from .passes import optimize
@@ -346,7 +345,8 @@ def _compiled(roots, seeds, targets):
     c = None if uncacheable else _cache.get(key)
     if c is None:
         stats["misses"] += 1
-        c = _build(order, index, root_idx, seeds, target_idx, backend)
+        with gc_paused():
+            c = _build(order, index, root_idx, seeds, target_idx, backend)
         if not uncacheable:
             with _cache_lock:
                 _cache[key] = c

@@ -8,7 +8,6 @@ import linecache
 
 import jax
 import jax.numpy as xp
-import numpy as np
 
 from ..codegen.template import Template
 from .numpy import GuardFailed, guard  # one exception type for every backend

@@ -13,7 +13,7 @@ import re
 import libcst as cst
 
 from ..index import Arr, Mask, Sl, mask_counts
-from ..ir import Graph, Lit, Var
+from ..ir import Graph, Var
 from ..ops import OPS
 from ..backends.numpy import HELPERS, TEMPLATES
 from ..passes import last_uses

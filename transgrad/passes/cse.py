@@ -1,4 +1,4 @@
-from ..ir import Eqn, Graph, Lit, Var
+from ..ir import Eqn, Graph, Var
 
 
 def _key(x, sub):

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 
 from ..ir import Graph, Var
@@ -26,13 +28,13 @@ def reuse_buffers(g: Graph, min_size=MIN_SIZE) -> Graph:
     out = []
     for i, e in enumerate(g.eqns):
         if e.op in UFUNCS:
-            dying = {id(v) for v in dels.get(i, ())}
-            for k, x in enumerate(e.ins):
-                if (isinstance(x, Var) and id(x) in owned and id(x) in dying and x.shape == e.out.shape
-                        and x.shape != () and x.dtype == e.out.dtype and np.dtype(e.out.dtype).kind == "f"
-                        and int(np.prod(x.shape)) >= min_size):
-                    e = e._replace(params=e.params + (("into", k),))
-                    break
+            if math.prod(e.out.shape) >= min_size and np.dtype(e.out.dtype).kind == "f":
+                dying = {id(v) for v in dels.get(i, ())}
+                for k, x in enumerate(e.ins):
+                    if (isinstance(x, Var) and id(x) in owned and id(x) in dying and x.shape == e.out.shape
+                            and x.dtype == e.out.dtype):
+                        e = e._replace(params=e.params + (("into", k),))
+                        break
             owned.add(id(e.out))
         out.append(e)
     return g.replace(eqns=tuple(out))

@@ -1,0 +1,13 @@
+"""The core stays within its line budget (tools/sz.py)."""
+import importlib.util
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_core_line_budget():
+    spec = importlib.util.spec_from_file_location("sz", os.path.join(ROOT, "tools", "sz.py"))
+    sz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sz)
+    total = sz.main()
+    assert 1000 < total <= sz.BUDGET, f"transgrad/ has {total} lines of code; the budget is {sz.BUDGET}"
