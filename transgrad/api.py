@@ -59,9 +59,9 @@ def _flatten(value, name, diff, leaves, key, pos=0):
             raise TypeError(f"grad: argument `{name}` has dtype {value.dtype}; only float arguments can be differentiated")
         leaves.append((name, value._data, rg, value, pos))
         key.append((value.shape, value.dtype, rg))
-    elif isinstance(value, np.ndarray) or type(value).__module__.startswith("jax"):
+    elif isinstance(value, np.ndarray) or T.is_jax_array(value):
         a = value
-        if type(a) is not np.ndarray and type(a).__module__.startswith(("jax", "jaxlib")) and "Tracer" not in type(a).__name__:
+        if type(a) is not np.ndarray and "Tracer" not in type(a).__name__:
             _JAX_ARRAYS.add(type(a))  # concrete JAX arrays take the fast path from now on
         if diff and a.dtype.kind != "f":
             raise TypeError(f"grad: argument `{name}` has dtype {a.dtype}; only float arguments can be differentiated")
@@ -91,7 +91,7 @@ def _flatten(value, name, diff, leaves, key, pos=0):
 
 def _rebuild(value, it, diff):
     """`value` with its dynamic leaves replaced by the next items of `it`."""
-    if isinstance(value, T.Tensor) or isinstance(value, np.ndarray) or type(value).__module__.startswith("jax"):
+    if isinstance(value, (T.Tensor, np.ndarray)) or T.is_jax_array(value):
         return next(it)
     if type(value) is float and diff:
         return next(it)
@@ -202,7 +202,7 @@ class CompiledFunction:
         self.backend = get_backend(backend)
         self.device = device
         self.cache_size = cache_size
-        self._traces = {}  # signature -> [Trace], most recently used first
+        self._traces = {}  # signature -> [Trace], newest first
         self._lock = threading.RLock()
         self.hits = self.misses = self.retraces = 0
         self._warned = False
@@ -338,10 +338,9 @@ class CompiledFunction:
                 tr = self._build(args, kwargs, leaves, key, argnums)
             if failures:
                 self.retraces += 1
+                self._explain(failures, tr)
             else:
                 self.misses += 1
-            if failures:
-                self._explain(failures, tr)
             self._traces.setdefault(key, []).insert(0, tr)
         datas = [leaf[1] for leaf in leaves]
         try:
@@ -393,6 +392,9 @@ class CompiledFunction:
             except GuardFailed:
                 continue
         self._miss(args, kwargs, leaves, key, argnums, [], value)
+        if key not in self._traces:
+            raise RuntimeError(f"{self.__name__}: the trace cache is full (cache_size={self.cache_size}); "
+                               "these inputs run eagerly and have no generated code")
         return self._traces[key][0]
 
     # ---- tracing ----
