@@ -11,8 +11,8 @@ def tutorial_forward(x):
 
 def tutorial_backward(y, g_out):
     # grad of: z = y * y * 3  [compiled_functions.py:8]
-    g_mul = g_out * 0.75;  del g_out
-    mul = g_mul * y;  del g_mul, y
+    g_mul = g_out * 0.75
+    mul = g_mul * y;  del y
     # grad of: y = x + 2  [compiled_functions.py:7]
     g_x = mul + mul;  del mul
     return g_x

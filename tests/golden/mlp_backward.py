@@ -1,8 +1,8 @@
 def loss_backward(g_loss, log_softmax_1, h, w2, x):
     # grad of: loss = -logits.log_softmax(dim=1)[:, 0].mean()  [golden_cases.py:27]
-    g_mean = -g_loss;  del g_loss
-    div = g_mean / 4;  del g_mean
-    g_getitem = xp.broadcast_to(div, (4,));  del div
+    g_mean = -g_loss
+    div = g_mean / 4
+    g_getitem = xp.broadcast_to(div, (4,))
     g_log_softmax = index_put((4, 2), g_getitem, xp.s_[:, 0], False);  del g_getitem
     exp = xp.exp(log_softmax_1);  del log_softmax_1
     sum_1 = xp.add.reduce(g_log_softmax, axis=(1,), keepdims=True)

@@ -1,7 +1,7 @@
 def out_backward(g_out, y):
     # grad of: z = y * y * 3  [golden_cases.py:12]
-    g_mul = g_out * 0.75;  del g_out
-    mul = g_mul * y;  del g_mul, y
+    g_mul = g_out * 0.75
+    mul = g_mul * y;  del y
     # grad of: y = x + 2  [golden_cases.py:11]
     g_x = mul + mul;  del mul
     return g_x

@@ -67,14 +67,20 @@ def _as_tensor(g):
     return _new(g)
 
 
+def vector_norm(x, axis, keepdims):
+    if axis is None and not keepdims:
+        return xp.sqrt(xp.vdot(x, x))  # one BLAS dot, no temporary (a loop's test, typically)
+    return xp.sqrt(xp.add.reduce(x * x, axis=axis, keepdims=keepdims))
+
+
 def mean(x, axis, keepdims):
     s = xp.add.reduce(x, axis=axis, keepdims=keepdims)
     return s / (x.size // s.size if s.size else 0)
 
 
 MODULE = "numpy"
-EXPORT_HELPERS = [GuardFailed, guard, setitem, softmax, log_softmax, index_put, mean]
-HELPERS = {"run_hook": run_hook, "setitem": setitem, "softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
+EXPORT_HELPERS = [GuardFailed, guard, setitem, vector_norm, softmax, log_softmax, index_put, mean]
+HELPERS = {"vector_norm": vector_norm, "run_hook": run_hook, "setitem": setitem, "softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
            "guard": guard, "GuardFailed": GuardFailed}
 
 # NumPy's reductions spend most of their time in Python wrappers; the ufunc methods
@@ -84,7 +90,7 @@ TEMPLATES = {name: Template(text) for name, text in {
     "mean": "mean({a}, {axis}, {keepdims})",
     "amax": "xp.maximum.reduce({a}, axis={axis}, keepdims={keepdims})",
     "amin": "xp.minimum.reduce({a}, axis={axis}, keepdims={keepdims})",
-    "norm": "xp.sqrt(xp.add.reduce({a} * {a}, axis={axis}, keepdims={keepdims}))",
+    "norm": "vector_norm({a}, {axis}, {keepdims})",
 }.items()}
 NAMESPACE = {"xp": xp, **HELPERS}
 

@@ -118,6 +118,28 @@ def _format(code):
                    for i, p in enumerate(parts))
 
 
+_COMPARISONS = {"lt", "le", "gt", "ge", "eq", "ne"}
+
+
+def _fused_guard_shape(cmp, guard, ndel, templates):
+    """`if not norm < 1000: raise GuardFailed(0)`: a comparison only its guard reads, inlined."""
+    argsig = tuple(None if isinstance(x, Var) else (type(x.value), repr(x.value)) for x in cmp.ins)
+    key = ("fused", id(templates), cmp.op, cmp.params, argsig, guard.params, ndel)
+    text = _printed.get(key)
+    if text is None:
+        k = iter(range(1, len(cmp.ins) + 1))
+        args = [_sentinel(next(k)) if isinstance(x, Var) else literal(x.value) for x in cmp.ins]
+        test = expression(cmp.op, args, cmp.kw, templates)
+        code = _MODULE.code_for_node(_guard_statement(test, guard.kw["expected"], guard.kw["index"]))
+        if ndel:
+            nvars = sum(a is None for a in argsig)
+            targets = [_sentinel(1 + nvars + j) for j in range(ndel)]
+            code += "    " + _MODULE.code_for_node(cst.SimpleStatementLine([cst.Del(
+                targets[0] if ndel == 1 else cst.Tuple([cst.Element(t) for t in targets], lpar=[], rpar=[]))]))
+        text = _printed[key] = _format(code)
+    return text
+
+
 def _guard_statement(value, expected, index):
     """The inline check of a guard: a test on the traced value that raises GuardFailed."""
     if isinstance(expected, bool):
@@ -155,24 +177,43 @@ def emit(graph: Graph, name: str, templates=None, constants=(), bound=None,
     ns = Namespace(reserved=HELPER_NAMES)
     nm = {id(v): ns.create(v.hint) for v in graph.inputs}
     consts = {id(v) for v in constants}
+    outputs = {id(x) for x in graph.outputs if isinstance(x, Var)}
     if bound is not None:
         bound.update({nm[id(v)]: v for v in graph.inputs if id(v) in consts})
     dels = last_uses(graph)
-    lines, prev_src = [], object()
-    for i, e in enumerate(graph.eqns):
+    uses = {}
+    for e in graph.eqns:
+        for x in e.ins:
+            if type(x) is Var:
+                uses[id(x)] = uses.get(id(x), 0) + 1
+    lines, prev_src, eqns, skip = [], object(), graph.eqns, False
+    for i, e in enumerate(eqns):
+        if skip:  # the guard was emitted with its comparison
+            skip = False
+            continue
         if e.src is not None and e.src != prev_src:
             lines.append(_comment(e.src))
         prev_src = e.src
-        dying = dels.get(i, ())
-        if consts and dying:
-            dying = [v for v in dying if id(v) not in consts]  # globals are not ours to free
+        nxt = eqns[i + 1] if i + 1 < len(eqns) else None
+        fused = (e.op in _COMPARISONS and nxt is not None and nxt.op == "guard" and nxt.ins[0] is e.out
+                 and uses[id(e.out)] == 1 and e.out.shape == () and id(e.out) not in outputs)
+        # NOTE [liveness]: 0-d values are not worth a `del` (no memory to give back)
+        dying = [v for v in dels.get(i, ()) + (dels.get(i + 1, ()) if fused else ())
+                 if id(v) not in consts and v is not e.out]
         names = [nm[id(x)] for x in e.ins if type(x) is Var]
+        if fused:
+            skip = True
+            dying = [v for v in dying if v.shape != ()]
+            names += [nm[id(v)] for v in dying]
+            lines.append("    " + _fused_guard_shape(e, nxt, len(dying), templates).format("", *names))
+            continue
         reuse = None
         if e.op != "guard":  # `y = y * 2`: a value dying here hands its name to a result of its name
             reuse = next((v for v in dying if v.hint == e.out.hint), None)
             if reuse is not None:
                 dying = [v for v in dying if v is not reuse]
                 nm[id(e.out)] = nm[id(reuse)]
+        dying = [v for v in dying if v.shape != ()]
         if dying:
             names += [nm[id(v)] for v in dying]
         if e.op != "guard" and reuse is None:
