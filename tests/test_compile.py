@@ -332,3 +332,13 @@ def test_export_of_a_scalar_function_gives_value_and_grad(tmp_path):
             "print('ok')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.stdout.strip() == "ok", r.stderr
+
+
+def test_random_numbers_inside_a_compiled_function_warn():
+    @tg.compile
+    def noisy(x):
+        return x + tg.randn(3)
+
+    with pytest.warns(RuntimeWarning, match="drawn once, when the function is traced"):
+        first = noisy(tg.zeros(3)).numpy()
+    np.testing.assert_array_equal(noisy(tg.zeros(3)).numpy(), first)  # the documented behaviour

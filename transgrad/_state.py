@@ -57,6 +57,12 @@ def is_grad_enabled():
     return mode.grad_enabled
 
 
+def show_code(source):
+    """TRANSGRAD_DEBUG=1: print generated code as it is generated."""
+    if os.environ.get("TRANSGRAD_DEBUG"):
+        print(source, file=sys.stderr)
+
+
 @contextlib.contextmanager
 def gc_paused():
     """Code generation allocates many small objects that all survive; with the cyclic

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
-import sys
 import threading
+import weakref
 import warnings
 from collections import Counter
 from typing import NamedTuple
@@ -23,7 +22,7 @@ import numpy as np
 
 from . import autodiff
 from . import tensor as T
-from ._state import gc_paused, mode, user_src
+from ._state import gc_paused, mode, show_code, user_src
 from .autodiff import Node, _edge, _walk, vjp_graph
 from .backends import get_backend
 from .codegen.emit import emit
@@ -38,11 +37,6 @@ class CacheInfo(NamedTuple):
     misses: int
     retraces: int
     size: int
-
-
-def _debug(source):
-    if os.environ.get("TRANSGRAD_DEBUG"):
-        print(source, file=sys.stderr)
 
 
 # ---- inputs: flatten arguments into dynamic leaves and a static signature -------------------------
@@ -424,7 +418,7 @@ class CompiledFunction:
         tr = Trace(self._name, key, [leaf[0] for leaf in leaves])
         tr.leaf_args = [leaf[4] for leaf in leaves]
         tr.in_vars = [tracer.vars[id(t)] for t in traced]
-        tr.captured = [(v, _weak(t), t._rg) for v, t in tracer.captured]
+        tr.captured = [(v, weakref.ref(t), t._rg) for v, t in tracer.captured]
         tr.out_tree, tr.n_out = tree, len(outs)
         tr.guards = tracer.guards
         tr.guard_holds = [0] * len(tracer.guards)
@@ -478,7 +472,7 @@ class CompiledFunction:
             fn, source = self.backend.build(graph, name, consts, values, device=self.device)
         else:
             fn, source = self.backend.build(graph, name, consts, values)
-        _debug(source)
+        show_code(source)
         return fn, source
 
     def _joint(self, tr, argnums, value=True):
@@ -533,12 +527,6 @@ def _identifier(name):
     from .codegen.names import _base
 
     return _base(name.strip("<>"))
-
-
-def _weak(t):
-    import weakref
-
-    return weakref.ref(t)
 
 
 def _keep_inputs(graph, inputs):

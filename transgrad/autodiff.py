@@ -9,8 +9,6 @@ its structure generates code once.
 from __future__ import annotations
 
 import itertools
-import os
-import sys
 import threading
 import weakref
 from collections import OrderedDict
@@ -18,7 +16,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import tensor as T
-from ._state import gc_paused, mode
+from ._state import gc_paused, mode, show_code
 from .backends import numpy as np_backend
 from .ir import Eqn, Graph, Src, Var
 from .ops import OPS
@@ -40,11 +38,11 @@ class Node:
         self.out_data = out
         self.src = src
         edges = []
-        for a in args:
-            if type(a) is not T.Tensor or not a._rg:
-                edges.append(None if not isinstance(a, T.Tensor) or not a._rg else _edge(a))
-            else:
+        for a in args:  # _edge inlined for the common case: this runs once per recorded op
+            if isinstance(a, T.Tensor) and a._rg:
                 edges.append(a.grad_fn if a.grad_fn is not None else _edge(a))
+            else:
+                edges.append(None)
         self.next = tuple(edges)
         self.seq = next(_seq)
         self._retained = None
@@ -324,8 +322,7 @@ def _build(order, index, root_idx, seeds, target_idx, backend=None):
     else:  # saved values live on a JAX device: the backward is a jitted program of its own
         fn, source = backend.build(graph, graph.name)
         fn = _unpack_single(fn, len(graph.outputs))
-    if os.environ.get("TRANSGRAD_DEBUG"):
-        print(source, file=sys.stderr)
+    show_code(source)
     return Compiled(fn, tuple(plan[id(v)] for v in graph.inputs), source, graph, raw,
                     tuple(plan[id(v)] for v in raw.inputs), anomalies)
 

@@ -811,11 +811,21 @@ def manual_seed(seed):
     _rng = np.random.default_rng(seed)
 
 
+def _random_in_trace(name):
+    if mode.tracer is not None and hasattr(mode.tracer, "guards"):
+        import warnings
+
+        warnings.warn(f"tg.{name} inside a compiled function is drawn once, when the function is traced, and "
+                      "then reused by every call; pass random tensors in as arguments", RuntimeWarning, stacklevel=3)
+
+
 def randn(*shape, dtype=None, requires_grad=False):
+    _random_in_trace("randn")
     return _leaf(_rng.standard_normal(_shape(shape)).astype(_dt(dtype)), requires_grad)
 
 
 def rand(*shape, dtype=None, requires_grad=False):
+    _random_in_trace("rand")
     return _leaf(_rng.random(_shape(shape)).astype(_dt(dtype)), requires_grad)
 
 
