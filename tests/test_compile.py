@@ -3,7 +3,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import warnings
 
 import numpy as np
@@ -260,30 +259,6 @@ def test_debug_env_prints_generated_code():
     env = dict(os.environ, TRANSGRAD_DEBUG="1")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert "def lambda_forward(x):" in r.stderr
-
-
-def test_threads_get_correct_results_and_a_consistent_cache():
-    f = tg.compile(cf.tutorial_loop, cache_size=64)
-    scales = [0.5, 5.0, 50.0, 500.0]
-    errors = []
-
-    def worker(seed):
-        rng = np.random.default_rng(seed)
-        for _ in range(60):
-            x0 = (rng.standard_normal(3) * scales[rng.integers(4)]).astype(np.float32)
-            y = f(tg.tensor(x0)).numpy()
-            if not np.allclose(y, x0 * 2.0 ** (loop_trips(x0) + 1), rtol=1e-6):
-                errors.append((x0, y))
-
-    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    info = f.cache_info()
-    assert info.hits + info.misses + info.retraces == 240
-    assert info.size == len({tuple(t.signature) + tuple(g.expected for g in t.guards) for t in f.traces})
 
 
 EXPORT_CHECK = """

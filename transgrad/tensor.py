@@ -136,7 +136,7 @@ def _op_error(op, args, e):
 
 
 def _wrap(x):
-    return x if isinstance(x, Tensor) else tensor(x) if isinstance(x, (list, np.ndarray)) else x
+    return x if isinstance(x, Tensor) else tensor(x) if isinstance(x, (list, np.ndarray)) or is_jax_array(x) else x
 
 
 def _is_scalar(x):

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as xp
 
 from ..codegen.template import Template
-from .numpy import GuardFailed, guard  # one exception type for every backend
+from .numpy import GuardFailed, guard, run_hook  # one exception type, one hook runner for every backend
 
 
 def softmax(x, axis):
@@ -46,24 +46,6 @@ def index_put(shape, v, index, accumulate, mask_counts=()):
 
 def setitem(a, v, index, mask_counts=()):
     return xp.asarray(a).at[_static(index, mask_counts)].set(v)
-
-
-def run_hook(hook, g):
-    """Call a tensor hook from generated code: it sees a Tensor, may return a replacement."""
-    r = hook(_as_tensor(g))
-    if r is None:
-        return g
-    out = getattr(r, "array", r)
-    if getattr(out, "shape", None) != g.shape:
-        raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} must return None or a tensor of shape "
-                           f"{g.shape}, got {getattr(out, 'shape', type(r).__name__)}")
-    return out.astype(g.dtype) if out.dtype != g.dtype else out
-
-
-def _as_tensor(g):
-    from ..tensor import _new
-
-    return _new(g)
 
 
 def mean(x, axis, keepdims):
