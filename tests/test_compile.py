@@ -317,3 +317,30 @@ def test_random_numbers_inside_a_compiled_function_warn():
     with pytest.warns(RuntimeWarning, match="drawn once, when the function is traced"):
         first = noisy(tg.zeros(3)).numpy()
     np.testing.assert_array_equal(noisy(tg.zeros(3)).numpy(), first)  # the documented behaviour
+
+
+SCALE = 2.0
+
+
+def scaled(x):
+    return (x * SCALE).sum()
+
+
+def test_changed_python_values_retrace():
+    global SCALE
+    lr = 0.5
+
+    @tg.compile
+    def step(x):
+        return (x * lr).sum()
+
+    f = tg.compile(scaled)
+    x = tg.ones(3)
+    assert step(x).item() == 1.5 and f(x).item() == 6.0
+    lr, SCALE = 0.25, 3.0
+    try:
+        assert step(x).item() == 0.75 and f(x).item() == 9.0  # never the stale constant
+        assert f.retrace_log == ["scaled: the Python value of SCALE changed since it was traced"]
+        assert tg.grad(scaled)(np.ones(2, np.float32)).numpy().tolist() == [3.0, 3.0]
+    finally:
+        SCALE = 2.0

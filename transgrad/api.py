@@ -280,6 +280,9 @@ class CompiledFunction:
         return self._miss(args, kwargs, leaves, key, argnums, failures, value)
 
     def _run(self, tr, datas, leaves, argnums, value=True):
+        for name, get, seen in tr.env:
+            if get() != seen:
+                raise GuardFailed(-2)  # a Python value the trace baked in has changed
         captured = []
         for v, ref, rg in tr.captured:
             t = ref()
@@ -362,7 +365,10 @@ class CompiledFunction:
 
     def _explain(self, failures, new):
         old, index = max(failures, key=lambda f: f[1])
-        if index < 0:
+        if index == -2:
+            changed = [name for name, get, seen in old.env if get() != seen]
+            msg = f"{self.__name__}: the Python value of {', '.join(changed)} changed since it was traced"
+        elif index < 0:
             msg = f"{self.__name__}: a captured tensor changed shape, dtype or requires_grad"
         else:
             g = old.guards[index]
@@ -419,6 +425,7 @@ class CompiledFunction:
         tr.leaf_args = [leaf[4] for leaf in leaves]
         tr.in_vars = [tracer.vars[id(t)] for t in traced]
         tr.captured = [(v, weakref.ref(t), t._rg) for v, t in tracer.captured]
+        tr.env = _python_env(self.fn)
         tr.out_tree, tr.n_out = tree, len(outs)
         tr.guards = tracer.guards
         tr.guard_holds = [0] * len(tracer.guards)
@@ -521,6 +528,36 @@ class CompiledFunction:
         """The forward alone (no residuals), as export writes it."""
         graph = Graph(tuple(tr._fwd_inputs + tr._consts), tuple(tr._fwd_eqns), tuple(tr._out_vars), name=self._name)
         return _keep_inputs(optimize(graph), graph.inputs)
+
+
+_PLAIN = (bool, int, float, complex, str, type(None))
+_MISSING = object()
+
+
+def _python_env(fn):
+    """Guards on the plain Python values (numbers, strings, tuples of them) that `fn` reads
+    from its closure and its module's globals: tracing baked them into the code, so a
+    change (`lr = 0.2`) must retrace. Values reached through objects (`self.lr`) are not
+    seen: pass them as arguments."""
+    def plain(v):
+        return isinstance(v, _PLAIN) or (isinstance(v, tuple) and all(plain(x) for x in v))
+
+    env, code = [], getattr(fn, "__code__", None)
+    if code is None:
+        return env
+    for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+        try:
+            v = cell.cell_contents
+        except ValueError:
+            continue
+        if plain(v):
+            env.append((name, lambda cell=cell: cell.cell_contents, v))
+    glb = getattr(fn, "__globals__", {})
+    for name in code.co_names:
+        v = glb.get(name, _MISSING)
+        if v is not _MISSING and plain(v):
+            env.append((name, lambda name=name: glb.get(name, _MISSING), v))
+    return env
 
 
 def _identifier(name):
@@ -656,7 +693,7 @@ class _GradFunction:
         if mode.tracer is None:  # fast path: the most recently used trace of this signature fits
             _, _, leaves, key = f._leaves(args, kwargs, argnums)
             traces = f._traces.get(key)
-            if traces and not traces[0].captured:
+            if traces and not traces[0].captured and not traces[0].env:
                 tr = traces[0]
                 joint = tr.joint.get((argnums, want))
                 if joint is not None:
