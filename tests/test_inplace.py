@@ -35,9 +35,9 @@ def test_data_alias_writes_through():
 
 def test_inplace_on_leaf_that_requires_grad():
     x = leaf([1.0])
-    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+    with pytest.raises(RuntimeError, match=r"add_ at .*test_inplace.py:\d+ `x.add_\(1\)`: a leaf Variable"):
         x.add_(1)
-    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+    with pytest.raises(RuntimeError, match="setitem at .*`x\\[0\\] = 2.0`: a leaf Variable that requires grad"):
         x[0] = 2.0
     np.testing.assert_array_equal(x.detach().numpy(), [1.0])
 
@@ -122,7 +122,7 @@ def test_views_share_the_version():
 
 def test_expanded_views_are_read_only():
     y = tg.ones(3).expand(2, 3)
-    with pytest.raises(RuntimeError, match="read-only"):
+    with pytest.raises(RuntimeError, match=r"add_ at .*`y.add_\(1\)`: this tensor's storage is read-only"):
         y.add_(1)
 
 
@@ -148,7 +148,7 @@ def test_inplace_on_an_input_of_a_compiled_function_is_refused():
         return x.sum()
 
     x = tg.tensor([1.0, 2.0])
-    with pytest.raises(RuntimeError, match="modifying an input of a compiled function"):
+    with pytest.raises(RuntimeError, match=r"add_ at .*`x.add_\(1\)`: modifying an input of a compiled function"):
         f(x)
     np.testing.assert_array_equal(x.numpy(), [1.0, 2.0])
     assert f.cache_info().size == 0

@@ -148,11 +148,15 @@ def _part(n, index, consts):
     return n.op, tuple(n.params.items()), n.src, out.shape, tuple(ins)
 
 
-def _modified_error(n, vc):
+def _line(src):
     import linecache
 
+    return linecache.getline(*src).strip()
+
+
+def _modified_error(n, vc):
     def where(src):
-        return f"{src[0]}:{src[1]} `{linecache.getline(*src).strip()}`" if src else "an unknown line"
+        return f"{src[0]}:{src[1]} `{_line(src)}`" if src else "an unknown line"
 
     raise RuntimeError(
         f"one of the variables needed for gradient computation has been modified by an inplace operation: "
@@ -561,14 +565,16 @@ def inplace(t, name, compute):
     new node as its grad_fn."""
     tracer = mode.tracer
     data = t._data
+    src = T.user_src()
+    at = f" at {src[0]}:{src[1]} `{_line(src)}`" if src else ""
     if isinstance(data, np.ndarray) and data.ndim > 0 and not data.flags.writeable:
-        raise RuntimeError(f"{name}: this tensor's storage is read-only (an expanded view); clone() it first")
+        raise RuntimeError(f"{name}{at}: this tensor's storage is read-only (an expanded view); clone() it first")
     if t._rg and t.grad_fn is None and mode.grad_enabled:
-        raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation "
+        raise RuntimeError(f"{name}{at}: a leaf Variable that requires grad is being used in an in-place operation "
                            "(wrap it in `with tg.no_grad():` to update it as data)")
     if tracer is not None and hasattr(tracer, "guards") and id(t) in tracer.vars and tracer.vars[id(t)] in (
             list(tracer.inputs) + [v for v, _ in tracer.captured]):
-        raise RuntimeError(f"{name}: modifying an input of a compiled function in place would not reach the "
+        raise RuntimeError(f"{name}{at}: modifying an input of a compiled function in place would not reach the "
                            "caller's tensor; use the out-of-place form")
     out = compute(t)
     new = out._data
@@ -583,7 +589,7 @@ def inplace(t, name, compute):
         node.saved = tuple(T._new(snapshot) if a is t else a for a in node.saved)
     vc = version_cell(t)
     vc.count += 1
-    vc.clock, vc.op, vc.src = next(_seq), name, T.user_src()
+    vc.clock, vc.op, vc.src = next(_seq), name, src
     if writes:
         if type(old_node) is Node and old_node.out_data is data:
             # its result is being overwritten: an error at backward if its rule needs it (as in PyTorch)
