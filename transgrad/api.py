@@ -280,7 +280,7 @@ class CompiledFunction:
         return self._miss(args, kwargs, leaves, key, argnums, failures, value)
 
     def _run(self, tr, datas, leaves, argnums, value=True):
-        for name, get, seen in tr.env:
+        for _, get, seen in tr.env:
             if get() != seen:
                 raise GuardFailed(-2)  # a Python value the trace baked in has changed
         captured = []
