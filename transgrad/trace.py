@@ -82,6 +82,12 @@ class Tracer:
 MAX_TRACE_LENGTH = 1_000_000  # equations; a runaway data-dependent loop stops here
 
 
+# NOTE [guards]: when a traced value reaches Python (`bool`, `int`, `float`, `.item()`), the
+# tracer records the decision as an equation `guard(v)[expected, index]` in the stream, right
+# after the equations that compute v. Passes keep guards (dce) and never merge them (their
+# index differs). NumPy code checks each inline (`if not lt: raise GuardFailed(0)`); an XLA
+# program cannot raise, so the JAX backend returns the guarded values and the host checks
+# them (passes/guards.py). Either way a failed guard discards the result and retraces.
 class Guard:
     """A decision the traced run took on a tensor value: `bool(v)`, `int(v)`, `v.item()`..."""
 
