@@ -86,8 +86,11 @@ def transgrad_compiled(backend):
     import jax
 
     put = (lambda a: jax.device_put(a)) if backend == "jax" else (lambda a: a)
-    done = (lambda g: [x.block_until_ready() for x in (g if isinstance(g, tuple) else (g,))] and g) \
-        if backend == "jax" else (lambda g: g)
+    def done(g):  # wait for the device, as the JAX peers' timings do
+        if backend == "jax":
+            jax.block_until_ready([x.array for x in g] if isinstance(g, tuple) else g.array)
+        return g
+
     g_tut, g_loop = tg.grad(tg_tutorial, backend=backend), tg.grad(tg_loop, backend=backend)
     g_mlp, g_chain = tg.grad(tg_mlp, argnums=(0, 1), backend=backend), tg.grad(tg_chain, backend=backend)
     x22, x1k, lx, v, cx = map(put, (X22, X1K, LOOP_X, V, CHAIN_X))

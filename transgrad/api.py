@@ -686,16 +686,17 @@ class _GradFunction:
         self.argnums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
         self._single = isinstance(argnums, int)
         self._with_value = with_value
+        self._joint_key = (self.argnums, with_value)
         functools.update_wrapper(self, self._f.fn)
 
     def __call__(self, *args, **kwargs):
-        f, argnums, want, out = self._f, self.argnums, self._with_value, None
-        if mode.tracer is None:  # fast path: the most recently used trace of this signature fits
-            _, _, leaves, key = f._leaves(args, kwargs, argnums)
+        f, out = self._f, None
+        if mode.tracer is None and not kwargs:  # fast path: the newest trace of this signature fits
+            _, _, leaves, key = f._leaves(args, kwargs, self.argnums)
             traces = f._traces.get(key)
-            if traces and not traces[0].captured and not traces[0].env:
+            if traces:
                 tr = traces[0]
-                joint = tr.joint.get((argnums, want))
+                joint = None if tr.captured or tr.env else tr.joint.get(self._joint_key)
                 if joint is not None:
                     try:
                         out = joint[0](*[leaf[1] for leaf in leaves])
@@ -704,11 +705,11 @@ class _GradFunction:
                     except f.backend.GuardFailed:
                         out = None  # the general path below retries, records and retraces
         if out is None:
-            out = f._call(args, kwargs, argnums, want)
-        out = [x if isinstance(x, T.Tensor) else T._new(x) for x in out]
-        grads = out[1:] if want else out
-        g = grads[0] if self._single else tuple(grads)
-        return (out[0], g) if want else g
+            out = f._call(args, kwargs, self.argnums, self._with_value)
+        out = [x if type(x) is T.Tensor else T._new(x) for x in out]
+        if self._with_value:
+            return out[0], (out[1] if self._single else tuple(out[1:]))
+        return out[0] if self._single else tuple(out)
 
     def code(self, *args, **kwargs):
         tr = self._f._trace_for(args, kwargs, self.argnums, self._with_value)
