@@ -2,7 +2,8 @@
 
 Every peer computes the same gradients of the same workloads (see workloads.py); each
 result is checked against a float64 reference before it is timed. A cell is the median of
-repeated batches after a warm-up. Writes benchmarks/results.md and benchmarks/results.png.
+11 batches after a warm-up, the peers' batches interleaved round by round. Writes
+benchmarks/results.md and benchmarks/results.png.
 """
 import argparse
 import os
@@ -27,20 +28,27 @@ X22 = np.ones((2, 2), np.float32)
 X1K = np.random.default_rng(1).standard_normal((1000, 1000)).astype(np.float32)
 
 
-def median_time(fn, number, repeat=9, batch_seconds=0.1):
-    """Median per-call time over `repeat` batches; slow peers get smaller batches."""
+def batch_size(fn, number, batch_seconds=0.1):
+    """Calls per timed batch: `number`, fewer for a slow peer; warms the peer up too."""
     t = time.perf_counter()
     fn()
     number = max(1, min(number, int(batch_seconds / max(time.perf_counter() - t, 1e-7))))
     for _ in range(max(number // 5, 2)):
         fn()
-    times = []
+    return number
+
+
+def interleaved(steps, repeat):
+    """Median per-call time of each peer, timing one batch of every peer per round, so that
+    the machine's drift (frequency, the other core's load) falls on all peers alike."""
+    times = {peer: [] for peer in steps}
     for _ in range(repeat):
-        t = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t) / number)
-    return float(np.median(times))
+        for peer, (fn, number) in steps.items():
+            t = time.perf_counter()
+            for _ in range(number):
+                fn()
+            times[peer].append((time.perf_counter() - t) / number)
+    return {peer: float(np.median(ts)) for peer, ts in times.items()}
 
 
 def as_numpy(g):
@@ -269,16 +277,19 @@ def main(argv=None):
     peers["Tangent"], peers["Tangent compile='jax'"] = tangent_peers()
     results = {}
     for name in REFERENCES:
-        results[name] = {}
-        for peer, steps in peers.items():
-            step = steps.get(name)
+        results[name], steps = {}, {}
+        for peer, impls in peers.items():
+            step = impls.get(name)
             if not callable(step):
                 results[name][peer] = step or "n/a"
                 continue
             check(name, peer, step())
-            number = max(1, NUMBER[name] // (10 if args.quick else 1))
-            results[name][peer] = median_time(step, number, repeat=3 if args.quick else 9)
-            print(f"{name:20s} {peer:28s} {results[name][peer] * 1e6:12.1f} us", file=sys.stderr)
+            steps[peer] = (step, batch_size(step, max(1, NUMBER[name] // (10 if args.quick else 1))))
+        timed = interleaved(steps, repeat=3 if args.quick else 11)
+        results[name] = {peer: timed.get(peer, results[name].get(peer)) for peer in peers}  # in peer order
+        for peer, t in results[name].items():
+            if isinstance(t, float):
+                print(f"{name:20s} {peer:28s} {t * 1e6:12.1f} us", file=sys.stderr)
     memory = {name: {peer: peak_memory(peers[peer][name]) for peer in
                      ("transgrad eager", "transgrad compiled (NumPy)", "hand NumPy", "HIPS autograd", "Tangent")}
               for name in ("tutorial 1000x1000", "mlp")}
@@ -290,7 +301,8 @@ def main(argv=None):
 def write_report(out, results, memory, firsts, machine_text):
     lines = ["# Benchmarks", "", f"Machine: {machine_text}.", "",
              "Gradients of each workload, float32; every implementation's gradients were checked against a "
-             "float64 reference before timing. A cell is the median per-call time; ratios are to the fastest "
+             "float64 reference before timing. A cell is the median per-call time over 11 batches, the peers' "
+             "batches interleaved; ratios are to the fastest "
              "peer and to hand-written NumPy (forward + backward) in the same run. Regenerate with "
              "`python -m benchmarks`.", ""]
     for name, row in results.items():
@@ -328,6 +340,7 @@ def _fmt(t):
 
 def chart(out, results):
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -342,6 +355,7 @@ def chart(out, results):
         colors = ["tab:blue" if p.startswith("transgrad") else "tab:gray" for p in peers]
         ax.barh(range(len(peers)), vals, color=colors)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_yticks(range(len(peers)))
         ax.set_yticklabels(peers if ax is axes[0] else [""] * len(peers), fontsize=8)
         ax.axvline(1.0, color="k", lw=0.8)
