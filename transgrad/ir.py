@@ -7,7 +7,7 @@ Eqns and Graphs are frozen: passes return new graphs instead of editing in place
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 _ids = itertools.count()
@@ -79,7 +79,6 @@ class Graph:
     eqns: tuple  # of Eqn
     outputs: tuple  # of Var | Lit | None
     name: str = "f"
-    meta: dict = field(default_factory=dict, compare=False, hash=False)
 
     def replace(self, **changes):
         from dataclasses import replace

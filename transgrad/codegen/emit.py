@@ -84,30 +84,42 @@ def _sentinel(k):
     return cst.Name(f"__tg_{k}__")
 
 
+def _shape_args(ins):
+    """The shape signature of an equation's inputs (literals count, Var names do not), and
+    the argument nodes: sentinels 1, 2, ... for the Vars, literal nodes for the rest."""
+    argsig = tuple(None if isinstance(x, Var) else (type(x.value), repr(x.value)) for x in ins)
+    k = iter(range(1, len(ins) + 1))
+    return argsig, [_sentinel(next(k)) if isinstance(x, Var) else literal(x.value) for x in ins]
+
+
+def _del(first, n):
+    """`del` of the n sentinels from number `first` on."""
+    targets = [_sentinel(first + j) for j in range(n)]
+    return cst.Del(targets[0] if n == 1 else cst.Tuple([cst.Element(t) for t in targets], lpar=[], rpar=[]))
+
+
+def _guard_text(test, kw, first_del, ndel):
+    """A guard's check (NOTE [guards]), then its `del` on a line of its own."""
+    code = _MODULE.code_for_node(_guard_statement(test, kw["expected"], kw["index"]))
+    if ndel:
+        code += "    " + _MODULE.code_for_node(cst.SimpleStatementLine([_del(first_del, ndel)]))
+    return _format(code)
+
+
 def _statement_shape(e, ndel, templates):
-    argsig = tuple(None if isinstance(x, Var) else (type(x.value), repr(x.value)) for x in e.ins)
+    argsig, args = _shape_args(e.ins)
     key = (id(templates), e.op, e.params, argsig, ndel)
     text = _printed.get(key)
     if text is None:
-        k = iter(range(1, len(e.ins) + 1))
-        args = [_sentinel(next(k)) if isinstance(x, Var) else literal(x.value) for x in e.ins]
-        nvars = sum(a is None for a in argsig)
-        semi = _SEMI if ndel else cst.MaybeSentinel.DEFAULT
-        if e.op == "guard":  # NOTE [guards]: `if not lt: raise GuardFailed(0)`
-            code = _MODULE.code_for_node(_guard_statement(args[0], e.kw["expected"], e.kw["index"]))
-            if ndel:
-                targets = [_sentinel(1 + nvars + j) for j in range(ndel)]
-                code += "    " + _MODULE.code_for_node(cst.SimpleStatementLine([cst.Del(
-                    targets[0] if ndel == 1 else cst.Tuple([cst.Element(t) for t in targets], lpar=[], rpar=[]))]))
-            text = _printed[key] = _format(code)
+        first_del = 1 + sum(a is None for a in argsig)
+        if e.op == "guard":  # `if not lt: raise GuardFailed(0)`
+            text = _printed[key] = _guard_text(args[0], e.kw, first_del, ndel)
             return text
-        else:
-            small = [cst.Assign([cst.AssignTarget(_sentinel(0))], expression(e.op, args, e.kw, templates), semicolon=semi)]
+        semi = _SEMI if ndel else cst.MaybeSentinel.DEFAULT
+        small = [cst.Assign([cst.AssignTarget(_sentinel(0))], expression(e.op, args, e.kw, templates), semicolon=semi)]
         if ndel:
-            targets = [_sentinel(1 + nvars + j) for j in range(ndel)]
-            small.append(cst.Del(targets[0] if ndel == 1 else cst.Tuple([cst.Element(t) for t in targets], lpar=[], rpar=[])))
-        code = _MODULE.code_for_node(cst.SimpleStatementLine(small))
-        text = _printed[key] = _format(code)
+            small.append(_del(first_del, ndel))
+        text = _printed[key] = _format(_MODULE.code_for_node(cst.SimpleStatementLine(small)))
     return text
 
 
@@ -123,20 +135,12 @@ _COMPARISONS = {"lt", "le", "gt", "ge", "eq", "ne"}
 
 def _fused_guard_shape(cmp, guard, ndel, templates):
     """`if not norm < 1000: raise GuardFailed(0)`: a comparison only its guard reads, inlined."""
-    argsig = tuple(None if isinstance(x, Var) else (type(x.value), repr(x.value)) for x in cmp.ins)
+    argsig, args = _shape_args(cmp.ins)
     key = ("fused", id(templates), cmp.op, cmp.params, argsig, guard.params, ndel)
     text = _printed.get(key)
     if text is None:
-        k = iter(range(1, len(cmp.ins) + 1))
-        args = [_sentinel(next(k)) if isinstance(x, Var) else literal(x.value) for x in cmp.ins]
         test = expression(cmp.op, args, cmp.kw, templates)
-        code = _MODULE.code_for_node(_guard_statement(test, guard.kw["expected"], guard.kw["index"]))
-        if ndel:
-            nvars = sum(a is None for a in argsig)
-            targets = [_sentinel(1 + nvars + j) for j in range(ndel)]
-            code += "    " + _MODULE.code_for_node(cst.SimpleStatementLine([cst.Del(
-                targets[0] if ndel == 1 else cst.Tuple([cst.Element(t) for t in targets], lpar=[], rpar=[]))]))
-        text = _printed[key] = _format(code)
+        text = _printed[key] = _guard_text(test, guard.kw, 1 + sum(a is None for a in argsig), ndel)
     return text
 
 
