@@ -122,7 +122,7 @@ def test_views_share_the_version():
 
 def test_expanded_views_are_read_only():
     y = tg.ones(3).expand(2, 3)
-    with pytest.raises(RuntimeError, match=r"add_ at .*`y.add_\(1\)`: this tensor's storage is read-only"):
+    with pytest.raises(RuntimeError, match=r"add_ at .*`y.add_\(1\)`: this tensor is an expanded view"):
         y.add_(1)
 
 

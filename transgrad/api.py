@@ -23,12 +23,12 @@ import numpy as np
 from . import autodiff
 from . import tensor as T
 from ._state import gc_paused, mode, show_code, user_src
-from .autodiff import Node, _edge, _walk, vjp_graph
+from .autodiff import Node, _edge, _walk, check_saved, saved_checks, vjp_graph
 from .backends import get_backend
 from .codegen.emit import emit
 from .interp import run_tensors
 from .ir import Eqn, Graph, Var
-from .passes import optimize
+from .passes import dce, optimize
 from .trace import ForwardTracer, TraceError, name_from_source, tracing
 
 
@@ -584,8 +584,9 @@ def _backward_graph(tracer, out, targets, name):
         names.append(v.hint if v is not None else "v")
     target_idx = tuple(index.get(id(t), -1) for t in targets)
     seed = np.ones(out.shape, out.dtype)
-    raw, plan = vjp_graph(order, index, (index[id(root)],), [seed], target_idx, names,
-                          const_name=lambda a: tracer.var(a).hint, stop_at_targets=True, inline_hooks=True)
+    raw, plan, readers = vjp_graph(order, index, (index[id(root)],), [seed], target_idx, names,
+                                   const_name=lambda a: tracer.var(a).hint, stop_at_targets=True, inline_hooks=True)
+    check_saved(order, saved_checks(dce(raw), readers))  # an in-place write inside the function, after a save
     sub, residuals, seed_var = {}, {}, None
     for v in raw.inputs:
         b = plan[id(v)]

@@ -131,17 +131,15 @@ def _part(n, index, consts):
             "values were freed by the first backward. Pass retain_graph=True to the first backward.")
     ins = []
     for e, a in zip(n.next, n.saved):
-        if type(a) is T.Tensor and a._vc is not None and a._vc.clock > n.seq:
-            _modified_error(n, a._vc)
-        if e is not None:
+        if type(e) is Node:  # does it save the producer's result itself (or a snapshot of an older value)?
+            ins.append((index[id(e)], a._data is e.out_data))
+        elif e is not None:
             ins.append(index[id(e)])
         elif type(a) is T.Tensor:
             ins.append(("c", consts.setdefault(id(a), len(consts)), a.shape, a.dtype))
         else:
             ins.append((type(a), a))
     out = n.out_data
-    if type(out) is _Overwritten:
-        _modified_error(n, out.vc)
     hooks = getattr(n, "_hooks", None)
     if hooks:
         return n.op, tuple(n.params.items()), n.src, out.shape, tuple(ins), len(hooks)
@@ -168,11 +166,11 @@ class Compiled:
     """A generated backward: the function, how to bind its arguments, its source, and its
     graph before (`raw`) and after the passes."""
 
-    __slots__ = ("fn", "plan", "source", "graph", "raw", "raw_plan", "anomalies")
+    __slots__ = ("fn", "plan", "source", "graph", "raw", "raw_plan", "anomalies", "checks")
 
-    def __init__(self, fn, plan, source, graph, raw, raw_plan, anomalies=None):
+    def __init__(self, fn, plan, source, graph, raw, raw_plan, anomalies=None, checks=()):
         self.fn, self.plan, self.source, self.graph = fn, plan, source, graph
-        self.raw, self.raw_plan, self.anomalies = raw, raw_plan, anomalies
+        self.raw, self.raw_plan, self.anomalies, self.checks = raw, raw_plan, anomalies, checks
 
 
 _cache: OrderedDict = OrderedDict()
@@ -229,13 +227,17 @@ def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None,
     const_name = const_name or (lambda a: _leaf_name(a, "c"))
     target_set = set(target_idx)
     tr = Tracer()
-    plan, phs = {}, {}
+    plan, phs, readers = {}, {}, {}
 
-    def ph(key, data, hint, bind):
+    def ph(key, data, hint, bind, reader=None):
         t = phs.get(key)
         if t is None:
+            if type(data) is _Overwritten:
+                data = data.dummy()
             t = phs[key] = tr.placeholder(data, hint)
             plan[id(tr.vars[id(t)])] = bind
+        if reader is not None:
+            readers.setdefault(id(tr.vars[id(t)]), []).append(reader)
         return t
 
     cots = {}
@@ -272,13 +274,13 @@ def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None,
             for k, (e, a) in enumerate(zip(n.next, n.saved)):
                 if not isinstance(a, T.Tensor):
                     args.append(a)
-                elif e is not None and type(e) is not AccumulateGrad:
+                elif type(e) is Node and a._data is e.out_data:  # the producer's result, one value for all readers
                     j = index[id(e)]
-                    args.append(ph(("out", j), a._data, names[j], (j, -1)))
+                    args.append(ph(("out", j), a._data, names[j], (j, -1), (i, k)))
                 else:
                     hint = names[index[id(e)]] if e is not None else const_name(a)
-                    args.append(ph(("in", id(a)), a._data, hint, (i, k)))
-            out = ph(("out", i), n.out_data, names[i], (i, -1)) if getattr(n.op, "uses_out", True) else None
+                    args.append(ph(("in", id(a)), a._data, hint, (i, k), (i, k)))
+            out = ph(("out", i), n.out_data, names[i], (i, -1), (i, -1)) if getattr(n.op, "uses_out", True) else None
             grads = n.op.vjp(g, out, *args, **n.params)
             if anomalies is not None:
                 _check_finite(tr, n, grads, anomalies)
@@ -293,7 +295,25 @@ def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None,
         if v is not None and v not in tr.inputs:
             v.hint = "g_" + names[i]
     raw = Graph(tuple(tr.inputs), tuple(tr.eqns), out_vars, name=names[root_idx[0]] + "_backward")
-    return raw, plan
+    return raw, plan, readers
+
+
+def saved_checks(graph, readers):
+    """The (node, saved slot) pairs whose values `graph` reads (slot -1: the node's result)."""
+    return tuple(dict.fromkeys(r for v in graph.inputs for r in readers.get(id(v), ())))
+
+
+def check_saved(order, checks):
+    """Raise if a value the backward reads was modified in place after it was saved (NOTE [versions])."""
+    for i, k in checks:
+        n = order[i]
+        if k < 0:
+            if type(n.out_data) is _Overwritten:
+                _modified_error(n, n.out_data.vc)
+        else:
+            vc = n.saved[k]._vc
+            if vc is not None and vc.clock > n.seq:
+                _modified_error(n, vc)
 
 
 def _check_finite(tr, n, grads, anomalies):
@@ -318,8 +338,8 @@ def _checked_hook_result(r, g, fn):
 
 def _build(order, index, root_idx, seeds, target_idx, backend=None):
     anomalies = [] if mode.anomaly else None
-    raw, plan = vjp_graph(order, index, root_idx, seeds, target_idx, _forward_names(order),
-                          inline_hooks=backend is not None, anomalies=anomalies)
+    raw, plan, readers = vjp_graph(order, index, root_idx, seeds, target_idx, _forward_names(order),
+                                   inline_hooks=backend is not None, anomalies=anomalies)
     graph = optimize(raw)
     if backend is None:
         fn, source = np_backend.build(graph, graph.name, as_tuple=False)
@@ -328,7 +348,7 @@ def _build(order, index, root_idx, seeds, target_idx, backend=None):
         fn = _unpack_single(fn, len(graph.outputs))
     show_code(source)
     return Compiled(fn, tuple(plan[id(v)] for v in graph.inputs), source, graph, raw,
-                    tuple(plan[id(v)] for v in raw.inputs), anomalies)
+                    tuple(plan[id(v)] for v in raw.inputs), anomalies, saved_checks(graph, readers))
 
 
 def _compiled(roots, seeds, targets):
@@ -362,6 +382,7 @@ def _run(roots, seeds, targets, retain_graph, create_graph):
     """Cotangents of `targets` (edges) given `seeds` at `roots` (edges)."""
     seed_arrays = [s._data for s in seeds]
     order, c, targets = _compiled(roots, seed_arrays, targets)
+    check_saved(order, c.checks)
     if create_graph or mode.tracer is not None:  # a tracer must see the backward's operations
         from .interp import run_tensors
 
@@ -379,12 +400,27 @@ def _run(roots, seeds, targets, retain_graph, create_graph):
             out = c.fn(*args)
         except np_backend.GuardFailed as e:  # only anomaly mode puts checks into backward code
             raise RuntimeError(c.anomalies[e.index]) from None
-        grads = [None if a is None else T._new(a) for a in (out if len(c.graph.outputs) > 1 else (out,))]
+        grads = [None if a is None else T._new(a) for a in owned(out if len(c.graph.outputs) > 1 else (out,), args)]
     if not retain_graph:
         for n in order:
             if type(n) is Node:
                 n.saved = n.out_data = None
     return targets, grads
+
+
+def owned(arrays, inputs):
+    """Arrays that the generated code returned, each made an array of its own where it is
+    not: a read-only broadcast, a view, one of the function's inputs, or returned twice. A
+    gradient is an owned, writable tensor, as in PyTorch (`x.grad.zero_()` must not zero
+    another tensor's gradient or the caller's seed)."""
+    taken = {id(a) for a in inputs}
+    out = []
+    for a in arrays:
+        if type(a) is np.ndarray and (not a.flags.writeable or a.base is not None or id(a) in taken):
+            a = a.copy()
+        taken.add(id(a))
+        out.append(a)
+    return out
 
 
 def _saved_tensor(node, k):
@@ -482,8 +518,13 @@ def _detached(g):
 
 
 def _accumulated(old, g):
-    old._data = old._data + g._data  # NumPy or JAX alike
-    version_cell(old).count += 1
+    """`.grad += g`, in place where the memory allows (as PyTorch), else a new value."""
+    a = old._data
+    if type(a) is np.ndarray and a.flags.writeable and a.shape == g.shape:
+        np.add(a, g._data, out=a, casting="unsafe")
+    else:
+        old._data = a + g._data  # JAX, or a 0-d NumPy scalar
+    version_cell(old).count += 1  # aliases of the gradient (`w.grad.data`) see the new value
     return old
 
 
@@ -541,10 +582,14 @@ class VersionCell:
 class _Overwritten:
     """Stands for a node's output that an in-place operation overwrote."""
 
-    __slots__ = ("shape", "vc")
+    __slots__ = ("shape", "dtype", "vc")
 
-    def __init__(self, shape, vc):
-        self.shape, self.vc = shape, vc
+    def __init__(self, data, vc):
+        self.shape, self.dtype, self.vc = np.shape(data), data.dtype, vc
+
+    def dummy(self):
+        """Zeros in its place, for tracing rules: a backward that reads it raises first."""
+        return np.zeros(self.shape, self.dtype)
 
 
 def version_cell(t):
@@ -555,55 +600,133 @@ def version_cell(t):
 
 
 # NOTE [versions]: a node saves tensors by reference. An in-place write stamps the
-# storage's VersionCell with the global sequence number; `_part` compares it with the
-# node's own number at backward time, so a value modified after it was saved is an error
-# that names both source lines. A write to a tensor whose own grad_fn needs its result
-# (`out`) marks that node directly.
+# storage's VersionCell with the global sequence number and marks the node whose result
+# was overwritten (`_Overwritten`). The generated backward knows which saved values it
+# reads (`Compiled.checks`); before it runs, each of those is checked: a value modified
+# after the node that reads it was recorded is an error that names both source lines,
+# raised exactly when the backward would have read a changed value (as PyTorch's saved
+# variable versions), never for a value it does not read (`y[0] += 1`, `z = y.exp(); y.add_(1)`).
 def inplace(t, name, compute):
     """Apply `compute(t)` (out-of-place) and write the result into `t`'s storage, as
     PyTorch's `t.op_()`: t's version is bumped and, with grad recording on, t takes the
-    new node as its grad_fn."""
+    new node as its grad_fn. A write through a view is a write into its base (NOTE [views])."""
     tracer = mode.tracer
-    data = t._data
     src = T.user_src()
-    at = f" at {src[0]}:{src[1]} `{_line(src)}`" if src else ""
-    if isinstance(data, np.ndarray) and data.ndim > 0 and not data.flags.writeable:
-        raise RuntimeError(f"{name}{at}: this tensor's storage is read-only (an expanded view); clone() it first")
-    if t._rg and t.grad_fn is None and mode.grad_enabled:
-        raise RuntimeError(f"{name}{at}: a leaf Variable that requires grad is being used in an in-place operation "
-                           "(wrap it in `with tg.no_grad():` to update it as data)")
-    if tracer is not None and hasattr(tracer, "guards") and id(t) in tracer.vars and tracer.vars[id(t)] in (
-            list(tracer.inputs) + [v for v, _ in tracer.captured]):
-        raise RuntimeError(f"{name}{at}: modifying an input of a compiled function in place would not reach the "
-                           "caller's tensor; use the out-of-place form")
+    _check_inplace(t, name, src, tracer)
+    if t._base is not None and t._vc.count != t._base[4]:
+        T._refresh(t)
     out = compute(t)
-    new = out._data
-    if new.dtype != t.dtype and not np.can_cast(new.dtype, t.dtype, "same_kind"):
-        raise RuntimeError(f"{name}: result type {new.dtype} can't be cast to the desired output type {t.dtype}")
+    if out.shape != t.shape:
+        if np.broadcast_shapes(out.shape, t.shape) != t.shape:
+            raise T.OpError(f"{name}{_at(src)}: the result has shape {out.shape}, which does not fit in the "
+                            f"tensor's shape {t.shape}")
+        out = out.expand(*t.shape)
+    if out.dtype != t.dtype:
+        if not np.can_cast(out.dtype, t.dtype, "same_kind"):
+            raise RuntimeError(f"{name}{_at(src)}: result type {out.dtype} can't be cast to the desired output "
+                               f"type {t.dtype}")
+        out = out.astype(t.dtype)
     node = out.grad_fn if mode.grad_enabled else None
-    old_node = t.grad_fn
-    writes = isinstance(data, np.ndarray) and data.ndim > 0  # else t takes a new, immutable value
-    snapshot = None
-    if node is not None:  # the new node reads t's old values: keep them (a copy if t is overwritten)
-        snapshot = data.copy() if writes else data
-        node.saved = tuple(T._new(snapshot) if a is t else a for a in node.saved)
+    writes = tracer is None and type(t._data) is np.ndarray and t._data.flags.writeable
+    if node is not None:  # the new node may read t's old values: keep them (a copy if memory is overwritten)
+        old = T._new(t._data.copy() if writes else t._data)
+        if tracer is not None:
+            tracer.alias(old, t)
+        node.saved = tuple(old if a is t else a for a in node.saved)
+    base = t._base
+    if base is not None and base[1] is not None and (
+            tracer is not None or not writes or (mode.grad_enabled and (out._rg or _root(t)._rg))):
+        # a write through a view: the base takes the new values and records how (NOTE [views])
+        b, op, arrays, params, _ = base
+        inplace(b, name, lambda bt: _written_back(bt, op, arrays, params, out))
+        T._refresh(t)
+        return t
     vc = version_cell(t)
     vc.count += 1
     vc.clock, vc.op, vc.src = next(_seq), name, src
-    if writes:
-        if type(old_node) is Node and old_node.out_data is data:
-            # its result is being overwritten: an error at backward if its rule needs it (as in PyTorch)
-            old_node.out_data = _Overwritten(data.shape, vc) if old_node.op.uses_out else (
-                data.copy() if snapshot is None else snapshot)
-        np.copyto(data, np.broadcast_to(new, data.shape), casting="unsafe")
-    else:
-        t._data = new.astype(t.dtype) if T.is_jax_array(new) else np.asarray(new, dtype=t.dtype)
+    _mark_overwritten(t, vc)
+    _store(t, out)
     if node is not None:
         t.grad_fn, t._rg = node, True
         node.out_data = t._data
-    if tracer is not None:
-        tracer.alias(t, out)
+    if base is not None:
+        t._base = base[:4] + (vc.count,)
     return t
+
+
+def _at(src):
+    return f" at {src[0]}:{src[1]} `{_line(src)}`" if src else ""
+
+
+def _root(t):
+    while t._base is not None:
+        t = t._base[0]
+    return t
+
+
+def _check_inplace(t, name, src, tracer):
+    """Refuse, before anything changes, the in-place writes PyTorch refuses (and writes that
+    could not reach the caller's tensor from inside a compiled function)."""
+    v, alias = t, False
+    while v._base is not None:
+        op = v._base[1]
+        if op is not None and op.name == "expand":
+            raise RuntimeError(f"{name}{_at(src)}: this tensor is an expanded view (expand() or broadcasting made "
+                               "several of its elements share one memory location); clone() it before writing in place")
+        alias = alias or op is None  # `.data` / `.detach()`: writes through it are outside autograd
+        v = v._base[0]
+    if mode.grad_enabled and v._rg and v.grad_fn is None and not alias:
+        what = "a leaf Variable" if v is t else "a view of a leaf Variable"
+        raise RuntimeError(f"{name}{_at(src)}: {what} that requires grad is being used in an in-place operation "
+                           "(wrap it in `with tg.no_grad():` to update it as data)")
+    if tracer is not None and hasattr(tracer, "guards") and id(v) in tracer.vars and tracer.vars[id(v)] in (
+            list(tracer.inputs) + [c[0] for c in tracer.captured]):
+        raise RuntimeError(f"{name}{_at(src)}: modifying an input of a compiled function in place would not reach "
+                           "the caller's tensor; use the out-of-place form")
+
+
+def _written_back(b, op, arrays, params, v):
+    """The base `b` with its view (`op[params]`) replaced by the values of `v`: how an
+    in-place write through a view changes the base, as differentiable operations."""
+    if op.name == "getitem":
+        return T.apply(OPS["setitem"], b, v, *arrays, index=params["index"])
+    if op.name == "reshape":
+        return v.reshape(b.shape)
+    if op.name == "permute":
+        return v.permute(*sorted(range(len(params["axes"])), key=params["axes"].__getitem__))
+    if op.name == "transpose":
+        return v.transpose(params["dim0"], params["dim1"])
+    raise RuntimeError(f"in-place write through a {op.name} view is not supported; clone() it first")
+
+
+def _store(t, out):
+    """Put the values of `out` into t's storage: written into NumPy memory (which its views
+    and aliases share), or, for immutable arrays (JAX, NumPy scalars) and inside a trace
+    (which must stay pure), given to t and, through its aliases and views, to its base."""
+    data = t._data
+    if mode.tracer is None and type(data) is np.ndarray and data.flags.writeable:
+        np.copyto(data, out._data, casting="unsafe")
+        return
+    base = t._base
+    if base is not None:
+        b, op, arrays, params, _ = base
+        with _grad_mode(False):
+            _store(b, out if op is None else _written_back(b, op, arrays, params, out))
+    new = out._data
+    # outside a trace, t owns its NumPy memory: later writes into it must not reach `out`'s
+    t._data = np.array(new) if mode.tracer is None and type(new) is np.ndarray else new
+    if mode.tracer is not None:
+        mode.tracer.alias(t, out)
+
+
+def _mark_overwritten(t, vc):
+    """The nodes whose results lived in the storage being written (t's, its bases') can no
+    longer give them to a backward that reads them (NOTE [versions])."""
+    while t is not None:
+        n = t.grad_fn
+        if type(n) is Node and type(n.out_data) is not _Overwritten:
+            n.out_data = _Overwritten(n.out_data, vc)
+        t = t._base[0] if t._base is not None else None
 
 
 class RemovableHandle:

@@ -69,6 +69,7 @@ def _new(data, requires_grad=False, grad_fn=None):
     t.grad = None
     t.grad_fn = grad_fn
     t._vc = None
+    t._base = None
     t._accum = None
     t._src = None
     return t
@@ -79,6 +80,8 @@ def apply(op, *args, **params):
     datas, wants_grad, impl = [], False, op.impl
     for a in args:
         if isinstance(a, Tensor):
+            if a._base is not None and a._vc.count != a._base[4]:
+                _refresh(a)  # a view whose storage was written through another tensor: take it again
             d = a._data
             datas.append(d)
             wants_grad = wants_grad or a._rg
@@ -91,10 +94,9 @@ def apply(op, *args, **params):
     except Exception as e:
         raise _op_error(op, args, e) from None
     t = _new(out)
-    if op.view and getattr(out, "base", None) is not None and isinstance(args[0], Tensor):
-        src = args[0]._data
-        if out.base is src or out.base is getattr(src, "base", None):
-            t._vc = _ad.version_cell(args[0])  # a view: in-place writes through either show in both
+    if op.view and _is_view(out, args):  # NOTE [views]
+        vc = t._vc = _ad.version_cell(args[0])
+        t._base = (args[0], op, args[1:], params, vc.count)
     m = mode
     if wants_grad and m.grad_enabled and op.vjp is not None and out.dtype.kind == "f":
         t._rg = True
@@ -102,6 +104,59 @@ def apply(op, *args, **params):
     if m.tracer is not None:
         m.tracer.record(op, args, params, t)
     return t
+
+
+def _is_view(out, args):
+    """Does `out`, the result of a view op on args[0], share args[0]'s storage? NumPy says;
+    a JAX array never shares, but a basic index, reshape or transpose of it is still a view
+    in PyTorch's sense, so in-place writes go through to the base (NOTE [views])."""
+    a = args[0]
+    if not isinstance(a, Tensor):
+        return False
+    base = getattr(out, "base", None)
+    if base is not None:
+        src = a._data
+        return base is src or base is getattr(src, "base", None)
+    return len(args) == 1 and is_jax_array(out)
+
+
+# NOTE [views]: a tensor that shares another's storage records `_base = (base, op, index
+# arrays, params, version)`: a view (getitem with a basic index, reshape, expand, permute,
+# transpose) or, with op None, an alias (`.data`, `.detach()`). They share the base's
+# VersionCell. An in-place write through a view becomes a write into the base (`setitem`,
+# or the inverse reshape/permutation) that the base's history records, as PyTorch's
+# CopySlices; a view whose storage was then written through another tensor is taken again
+# from its base when it is next used (its values and history both), so it never answers
+# with stale values or a stale history. JAX arrays never share memory, so on JAX this is
+# how views and aliases see each other's writes at all.
+def _refresh(v):
+    b, op, arrays, params, _ = v._base
+    if b._base is not None and b._vc.count != b._base[4]:
+        _refresh(b)
+    if op is None:  # an alias: the base's values, no history of its own
+        v._data = b._data
+        if mode.tracer is not None:
+            mode.tracer.alias(v, b)
+    else:
+        prev, mode.grad_enabled = mode.grad_enabled, mode.grad_enabled or b._rg
+        try:
+            fresh = apply(op, b, *arrays, **params)
+        finally:
+            mode.grad_enabled = prev
+        v._data, v.grad_fn, v._rg = fresh._data, fresh.grad_fn, fresh._rg
+        if mode.tracer is not None:
+            mode.tracer.alias(v, fresh)
+    v._base = (b, op, arrays, params, v._vc.count)
+
+
+def _alias(t):
+    """A tensor with t's storage and version but no history (`.data`, `.detach()`)."""
+    out = _new(t._data)
+    vc = out._vc = _ad.version_cell(t)
+    out._base = (t, None, (), None, vc.count)
+    if mode.tracer is not None:
+        mode.tracer.alias(out, t)
+    return out
 
 
 _JAX_IMPLS = {}
@@ -216,7 +271,7 @@ class Tensor:
             [4.5000, 4.5000]])
     """
 
-    __slots__ = ("_data", "_rg", "grad", "grad_fn", "_vc", "_accum", "_src", "_hooks", "__weakref__")
+    __slots__ = ("_data", "_rg", "grad", "grad_fn", "_vc", "_base", "_accum", "_src", "_hooks", "__weakref__")
     __array_priority__ = 1000  # NumPy defers `ndarray + Tensor` to Tensor.__radd__
 
     def __init__(self, *args, dtype=None):
@@ -226,7 +281,7 @@ class Tensor:
         else:
             data = np.zeros(tuple(int(s) for s in args), dtype or default_dtype)
         self._data, self._rg, self.grad, self.grad_fn = data, False, None, None
-        self._vc, self._accum, self._src = None, None, user_src()
+        self._vc, self._base, self._accum, self._src = None, None, None, user_src()
 
     # ---- attributes -------------------------------------------------------------
     @property
@@ -260,11 +315,7 @@ class Tensor:
 
     @property
     def data(self):
-        out = _new(self._data)
-        out._vc = _ad.version_cell(self)  # an alias: it shares the storage and its version
-        if mode.tracer is not None:
-            mode.tracer.alias(out, self)
-        return out
+        return _alias(self)
 
     @data.setter
     def data(self, value):
@@ -292,6 +343,8 @@ class Tensor:
     @property
     def array(self):
         """The array this tensor holds (NumPy or JAX), without a copy."""
+        if self._base is not None and self._vc.count != self._base[4]:
+            _refresh(self)
         return self._data
 
     def to(self, target):
@@ -349,11 +402,7 @@ class Tensor:
         return self
 
     def detach(self):
-        out = _new(self._data)
-        out._vc = _ad.version_cell(self)
-        if mode.tracer is not None:
-            mode.tracer.alias(out, self)
-        return out
+        return _alias(self)
 
     def register_hook(self, fn):
         return _ad.register_hook(self, fn)
@@ -365,6 +414,8 @@ class Tensor:
 
     # ---- values reaching Python (guards when tracing) ------------------------------
     def _concrete(self, how):
+        if self._base is not None and self._vc.count != self._base[4]:
+            _refresh(self)
         if mode.tracer is not None:
             mode.tracer.concretize(self, how)
         return self._data
@@ -664,7 +715,7 @@ def _copied(t, src):
         return _filled(t, src)
     if src.dtype != t.dtype:
         src = src.astype(t.dtype)
-    return src.expand(*t.shape) if src.shape != t.shape else src
+    return apply(OPS["clone"], src)  # copy_ gets a node of its own (src keeps its own)
 
 
 def _index_spec(idx, t):
@@ -705,7 +756,7 @@ def _fmt_floats(a):
 
 
 def _repr(t):
-    a = np.asarray(t._data)
+    a = np.asarray(t.array)
     prefix = "tensor("
     if a.size == 0:
         body = "[]"

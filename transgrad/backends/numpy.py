@@ -95,8 +95,14 @@ TEMPLATES = {name: Template(text) for name, text in {
 NAMESPACE = {"xp": xp, **HELPERS}
 
 # eager forms of the primitives whose template needs a materialised index
+def _getitem(a, *idx, index):
+    # a basic index ending in `...` gives a view even where NumPy would give a scalar copy
+    # (`x[0]` of a vector), so that element views see in-place writes as PyTorch's do
+    return a[materialize(index, idx) + ((Ellipsis,) if not idx and Ellipsis not in index else ())]
+
+
 IMPL_OVERRIDES = {
-    "getitem": lambda a, *idx, index: a[materialize(index, idx)],
+    "getitem": _getitem,
     "index_put": lambda v, *idx, shape, index, accumulate: index_put(shape, v, materialize(index, idx), accumulate),
     "setitem": lambda a, v, *idx, index: setitem(a, v, materialize(index, idx)),
 }
