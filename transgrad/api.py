@@ -10,6 +10,7 @@ only generated code.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import threading
@@ -20,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import autodiff
+from . import autodiff, sources
 from . import tensor as T
 from ._state import gc_paused, mode, show_code, user_src
 from .autodiff import Node, _edge, _walk, check_saved, saved_checks, vjp_graph
@@ -196,16 +197,20 @@ class CompiledFunction:
         self.backend = get_backend(backend)
         self.device = device
         self.cache_size = cache_size
-        self._traces = {}  # signature -> [Trace], newest first
-        self._lock = threading.RLock()
-        self.hits = self.misses = self.retraces = 0
-        self._warned = False
-        self._changing = Counter()  # source of the guard behind each retrace
-        self.retrace_log = []
-        self._sig = inspect.signature(fn)
-        self._name = _identifier(getattr(fn, "__name__", "f"))
-        self._positional = [p.name for p in self._sig.parameters.values()
-                            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        self._shared = _shared(fn, self.backend, device, cache_size)
+        self._traces = self._shared.traces  # signature -> [Trace], newest first
+        self._lock = self._shared.lock
+        self._name, self._positional, self._varargs = self._shared.meta or _signature_meta(self._shared, fn)
+        self.hits = self.misses = self.retraces = 0  # this wrapper's calls; the traces are the code's
+
+    @property
+    def __transgrad_fn__(self):
+        return self.fn
+
+    @property
+    def retrace_log(self):
+        """Why each retrace of this function's code happened, in the user's terms."""
+        return self._shared.retrace_log
 
     # ---- public surface ----
     def __call__(self, *args, **kwargs):
@@ -219,8 +224,20 @@ class CompiledFunction:
 
     def cache_info(self):
         with self._lock:
-            size = sum(len(ts) for ts in self._traces.values())
-            return CacheInfo(self.hits, self.misses, self.retraces, size)
+            return CacheInfo(self.hits, self.misses, self.retraces, self._size())
+
+    def _size(self):
+        """Traces that this function could run: those of its code whose baked-in objects are
+        this closure's (`cache_size` bounds them; other closures of the code have their own)."""
+        return sum(1 for ts in self._traces.values() for tr in ts if self._env_holds(tr))
+
+    def _env_holds(self, tr):
+        fn = self.fn
+        for path, _, kind, seen in tr.env:
+            v = _resolved(fn, path)
+            if v is not seen if kind == "is" else not _same(v, seen):
+                return False
+        return True
 
     def code(self, *args, **kwargs):
         """Source of the generated forward and backward code for these inputs."""
@@ -232,33 +249,31 @@ class CompiledFunction:
 
     # ---- calling ----
     def _leaves(self, args, kwargs, argnums):
+        """The call's dynamic leaves (name, data, requires_grad, tensor, position) and its
+        signature. `argnums` counts the call's positional arguments, as in JAX; keyword
+        arguments are never differentiated."""
         leaves, key = [], []
-        if not kwargs and len(args) == len(self._positional):  # the fast, common case
-            for pos, (name, a) in enumerate(zip(self._positional, args)):
-                diff = argnums is not None and pos in argnums
-                if type(a) is np.ndarray and (not diff or a.dtype.kind == "f"):
-                    leaves.append((name, a, diff, None, pos))
-                    key.append(("array", a.shape, a.dtype, diff))
-                elif type(a) in _JAX_ARRAYS and (not diff or a.dtype.kind == "f"):
-                    leaves.append((name, a, diff, None, pos))
-                    key.append(("array", a.shape, a.dtype, diff))
-                elif type(a) is T.Tensor and (not diff or a._data.dtype.kind == "f"):
-                    rg = a._rg or diff
-                    leaves.append((name, a._data, rg, a, pos))
-                    key.append((a._data.shape, a._data.dtype, rg))
-                else:
-                    _flatten(a, name, diff, leaves, key, pos)
-            return args, kwargs, leaves, tuple(key)
-        try:
-            bound = self._sig.bind(*args, **kwargs)
-        except TypeError as e:
-            raise TypeError(f"{self.__name__}(): {e}") from None
-        bound.apply_defaults()
-        for pos, (name, a) in enumerate(bound.arguments.items()):
-            if argnums is not None and pos in argnums and pos >= len(bound.args):
-                raise TypeError(f"grad: argnums refers to `{name}`, which was passed by keyword")
-            _flatten(a, name, argnums is not None and pos in argnums, leaves, key, pos)
-        return bound.args, bound.kwargs, leaves, tuple(key)
+        names, n = self._positional, len(self._positional)
+        for pos, a in enumerate(args):
+            diff = argnums is not None and pos in argnums
+            name = names[pos] if pos < n else f"{self._varargs}_{pos - n}"
+            ta = type(a)
+            if (ta is np.ndarray or ta in _JAX_ARRAYS) and (not diff or a.dtype.kind == "f"):
+                leaves.append((name, a, diff, None, pos))
+                key.append(("array", a.shape, a.dtype, diff))
+            elif ta is T.Tensor and (not diff or a._data.dtype.kind == "f"):
+                rg = a._rg or diff
+                leaves.append((name, a.array if a._base is not None else a._data, rg, a, pos))
+                key.append((a._data.shape, a._data.dtype, rg))
+            else:
+                _flatten(a, name, diff, leaves, key, pos)
+        for k, v in kwargs.items():
+            key.append(("keyword", k))
+            _flatten(v, k, False, leaves, key, None)
+        if argnums and max(argnums) >= len(args):
+            raise TypeError(f"grad: argnums={argnums} counts positional arguments, but {self.__name__} was called "
+                            f"with {len(args)}")
+        return args, kwargs, leaves, tuple(key)
 
     def _call(self, args, kwargs, argnums, value=True):
         """Forward results (argnums None), else (value?, *grads) as arrays or tensors."""
@@ -280,16 +295,8 @@ class CompiledFunction:
         return self._miss(args, kwargs, leaves, key, argnums, failures, value)
 
     def _run(self, tr, datas, leaves, argnums, value=True):
-        for _, get, seen in tr.env:
-            if get() != seen:
-                raise GuardFailed(-2)  # a Python value the trace baked in has changed
-        captured = []
-        for v, ref, rg in tr.captured:
-            t = ref()
-            if t is None or t.shape != v.shape or t.dtype != v.dtype or t._rg != rg:
-                raise GuardFailed(-1)  # a captured tensor changed: this trace no longer applies
-            captured.append(t)
-        arrays = datas + [t._data for t in captured]
+        captured = self._sources(tr)
+        arrays = datas + [t.array for t in captured]
         if argnums is not None:
             fn = self._joint(tr, argnums, value)
             try:
@@ -298,14 +305,21 @@ class CompiledFunction:
                 self._guard_failed(tr, e.index)
                 raise GuardFailed(e.index) from None
             tr.hits += 1
-            return out
+            return autodiff.owned(out, arrays)
         try:
             out = (tr.fn or self._forward_paused(tr))(*arrays)
         except self.backend.GuardFailed as e:
             self._guard_failed(tr, e.index)
             raise GuardFailed(e.index) from None
         tr.hits += 1
-        return self._wrap(tr, out, leaves, captured)
+        return self._wrap(tr, autodiff.owned(out[:tr.n_out], arrays) + list(out[tr.n_out:]), leaves, captured)
+
+    def _sources(self, tr):
+        """Check what the trace baked in from outside its arguments, and read the tensors it
+        reads from there, as they are now (NOTE [sources])."""
+        if tr.env and not self._env_holds(tr):
+            raise GuardFailed(-2)
+        return [c.get(self.fn) for c in tr.captured]
 
     def _guard_failed(self, tr, index):
         for i in range(index):
@@ -327,8 +341,7 @@ class CompiledFunction:
 
     def _miss(self, args, kwargs, leaves, key, argnums, failures, value=True):
         with self._lock:
-            size = sum(len(ts) for ts in self._traces.values())
-            if size >= self.cache_size:
+            if self._size() >= self.cache_size:
                 self._warn_full()
                 return self._eager(args, kwargs, argnums, value)
             with gc_paused():
@@ -338,7 +351,7 @@ class CompiledFunction:
                 self._explain(failures, tr)
             else:
                 self.misses += 1
-            self._traces.setdefault(key, []).insert(0, tr)
+            self._shared.add(key, tr, 4 * self.cache_size)
         datas = [leaf[1] for leaf in leaves]
         try:
             return self._run(tr, datas, leaves, argnums, value)
@@ -350,15 +363,17 @@ class CompiledFunction:
         if argnums is None:
             return self.fn(*args, **kwargs)
         out = _eager_value_and_grad(self.fn, args, kwargs, argnums)
+        if mode.tracer is None:  # as a generated program gives them: values, not graphs
+            out = tuple(x.detach() for x in out)
         return out if value else out[1:]
 
     def _warn_full(self):
-        if self._warned:
+        if self._shared.warned:
             return
-        self._warned = True
+        self._shared.warned = True
         culprit = ""
-        if self._changing:
-            (src, _), n = self._changing.most_common(1)[0]
+        if self._shared.changing:
+            (src, _), n = self._shared.changing.most_common(1)[0]
             culprit = f"; the guard at {src} keeps changing ({n} retraces)"
         warnings.warn(f"transgrad.compile: {self.__name__} reached cache_size={self.cache_size} traces{culprit}. "
                       "Calls that need a new trace now run eagerly.", RuntimeWarning, stacklevel=4)
@@ -366,13 +381,16 @@ class CompiledFunction:
     def _explain(self, failures, new):
         old, index = max(failures, key=lambda f: f[1])
         if index == -2:
-            changed = [name for name, get, seen in old.env if get() != seen]
-            msg = f"{self.__name__}: the Python value of {', '.join(changed)} changed since it was traced"
+            changed = [text for path, text, kind, seen in old.env
+                       if (_resolved(self.fn, path) is not seen if kind == "is" else not _same(_resolved(self.fn, path), seen))]
+            msg = (f"{self.__name__}: {', '.join(f'`{c}`' for c in changed)} changed since it was traced (a Python "
+                   "value or object the trace baked in; pass values that change as arguments)")
         elif index < 0:
-            msg = f"{self.__name__}: a captured tensor changed shape, dtype or requires_grad"
+            why = [c.why(self.fn) for c in old.captured]
+            msg = f"{self.__name__}: " + "; ".join(w for w in why if w)
         else:
             g = old.guards[index]
-            self._changing[(f"line {g.src.line}" if g.src else g.how, g.src and g.src.text)] += 1
+            self._shared.changing[(f"line {g.src.line}" if g.src else g.how, g.src and g.src.text)] += 1
             count_old = sum(1 for x in old.guards if x.src == g.src and x.expected is True)
             count_new = sum(1 for x in new.guards if x.src == g.src and x.expected is True)
             looped = sum(1 for x in old.guards if x.src == g.src) > 1 or sum(1 for x in new.guards if x.src == g.src) > 1
@@ -424,8 +442,7 @@ class CompiledFunction:
         tr = Trace(self._name, key, [leaf[0] for leaf in leaves])
         tr.leaf_args = [leaf[4] for leaf in leaves]
         tr.in_vars = [tracer.vars[id(t)] for t in traced]
-        tr.captured = [(v, weakref.ref(t), t._rg) for v, t in tracer.captured]
-        tr.env = _python_env(self.fn)
+        tr.captured, tr.env = _sources(self.fn, tracer.captured, self.__name__)
         tr.out_tree, tr.n_out = tree, len(outs)
         tr.guards = tracer.guards
         tr.guard_holds = [0] * len(tracer.guards)
@@ -495,13 +512,17 @@ class CompiledFunction:
         return fn
 
     def _joint_graph(self, tr, argnums, seed_input=False, value=True):
-        """Forward + backward; the output's cotangent is 1, or the last input with `seed_input`."""
+        """Forward + backward; the output's cotangent is 1, or the last input with `seed_input`.
+        The gradients come in the order of `argnums`, each argument's leaves in order."""
         if tr.n_out != 1 or tr.out_tree != ("T",):
             raise TypeError(f"grad: {self.__name__} must return a single scalar tensor")
         out = tr._out_vars[0]
         if not seed_input and (int(np.prod(out.shape)) != 1 or out.dtype.kind != "f"):
             raise TypeError(f"grad: {self.__name__} must return a scalar float tensor, got {out.dtype}{list(out.shape)}")
-        positions = [i for i, a in enumerate(tr.leaf_args) if a in argnums]
+        positions = [i for p in argnums for i, a in enumerate(tr.leaf_args) if a == p]
+        missing = [tr.arg_names[i] for i in positions if i not in tr.diff_inputs]
+        if missing:  # a trace made without these as inputs to differentiate: never answer zeros for them
+            raise TypeError(f"grad: the trace of {self.__name__} does not differentiate {', '.join(missing)}")
         bwd = tr._bwd_raw.get(0)
         seed = bwd.inputs[-1] if bwd is not None else None
         eqns = list(tr._fwd_eqns)
@@ -513,8 +534,8 @@ class CompiledFunction:
                 eqns.append(Eqn("full", (), (("shape", seed.shape), ("value", 1.0), ("dtype", seed.dtype)), seed))
             eqns += bwd.eqns
         for p in positions:
-            j = tr.diff_inputs.index(p) if p in tr.diff_inputs else None
-            g = bwd.outputs[j] if bwd is not None and j is not None else None
+            j = tr.diff_inputs.index(p)
+            g = bwd.outputs[j] if bwd is not None else None
             if g is None:  # the value does not depend on this argument: its gradient is zero
                 v = tr.in_vars[p]
                 g = Var(v.shape, v.dtype, "g_" + v.hint)
@@ -530,34 +551,131 @@ class CompiledFunction:
         return _keep_inputs(optimize(graph), graph.inputs)
 
 
-_PLAIN = (bool, int, float, complex, str, type(None))
-_MISSING = object()
+# ---- what a trace reads besides its arguments (NOTE [sources]) ------------------------------------
+class _Shared:
+    """The traces of one Python function, shared by every wrapper of every closure of its code
+    (a `tg.value_and_grad(loss)` made anew inside a training loop finds the traces of the last)."""
+
+    def __init__(self):
+        self.traces = {}
+        self.lock = threading.RLock()
+        self.retrace_log = []
+        self.changing = Counter()  # source of the guard behind each retrace
+        self.warned = False
+        self.meta = None
+        self.order = collections.deque()  # traces, oldest first
+
+    def add(self, key, tr, cap):
+        """Keep `tr`; past `cap` traces of this code (made for many closures) drop the oldest."""
+        self.traces.setdefault(key, []).insert(0, tr)
+        self.order.append((key, tr))
+        while len(self.order) > cap:
+            k, old = self.order.popleft()
+            self.traces[k].remove(old)
+            if not self.traces[k]:
+                del self.traces[k]
 
 
-def _python_env(fn):
-    """Guards on the plain Python values (numbers, strings, tuples of them) that `fn` reads
-    from its closure and its module's globals: tracing baked them into the code, so a
-    change (`lr = 0.2`) must retrace. Values reached through objects (`self.lr`) are not
-    seen: pass them as arguments."""
-    def plain(v):
-        return isinstance(v, _PLAIN) or (isinstance(v, tuple) and all(plain(x) for x in v))
+_SHARED = weakref.WeakKeyDictionary()  # code object -> {(backend, device, cache_size): _Shared}
+_SHARED_LOCK = threading.Lock()
 
-    env, code = [], getattr(fn, "__code__", None)
-    if code is None:
-        return env
-    for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+
+def _shared(fn, backend, device, cache_size):
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    if code is None:  # another kind of callable: a cache of its own
+        return _Shared()
+    with _SHARED_LOCK:
+        per_code = _SHARED.setdefault(code, {})
+        return per_code.setdefault((backend.__name__, device, cache_size), _Shared())
+
+
+def _signature_meta(shared, fn):
+    """(name in generated code, positional parameter names, the *args name)."""
+    sig = inspect.signature(fn)
+    positional = [p.name for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    varargs = next((p.name for p in sig.parameters.values() if p.kind == p.VAR_POSITIONAL), "arg")
+    shared.meta = (_identifier(getattr(fn, "__name__", "f")), positional, varargs)
+    return shared.meta
+
+
+class Capture:
+    """A tensor the traced function read from outside its arguments: an input of the trace
+    that every call reads again, by the paths that lead to it from the function (or, when
+    no path was found, as the same tensor object)."""
+
+    __slots__ = ("var", "paths", "shape", "dtype", "rg", "ref")
+
+    def __init__(self, var, paths, t):
+        self.var, self.paths = var, paths
+        self.shape, self.dtype, self.rg = t.shape, t.dtype, t._rg
+        self.ref = None if paths else weakref.ref(t)
+
+    def get(self, fn):
+        t = self._find(fn)
+        if type(t) is not T.Tensor or t.shape != self.shape or t.dtype != self.dtype or t._rg != self.rg:
+            raise GuardFailed(-1)  # this trace no longer applies: retrace
+        return t
+
+    def _find(self, fn):
+        if not self.paths:
+            return self.ref()
         try:
-            v = cell.cell_contents
-        except ValueError:
-            continue
-        if plain(v):
-            env.append((name, lambda cell=cell: cell.cell_contents, v))
-    glb = getattr(fn, "__globals__", {})
-    for name in code.co_names:
-        v = glb.get(name, _MISSING)
-        if v is not _MISSING and plain(v):
-            env.append((name, lambda name=name: glb.get(name, _MISSING), v))
-    return env
+            t = sources.resolve(fn, self.paths[0][0])
+            for path, _ in self.paths[1:]:  # two names for one tensor: both must still name it
+                if sources.resolve(fn, path) is not t:
+                    return None
+        except sources.Missing:
+            return None
+        return t
+
+    def why(self, fn):
+        """Why `get` fails, in the user's terms (None if it does not)."""
+        name = f"`{self.paths[0][1]}`" if self.paths else f"a captured tensor of shape {self.shape}"
+        t = self._find(fn)
+        if t is None:
+            return f"{name} is gone, or its names no longer lead to one tensor"
+        if type(t) is not T.Tensor:
+            return f"{name} is no longer a tensor ({type(t).__name__})"
+        if t.shape != self.shape or t.dtype != self.dtype:
+            return f"{name} changed from {self.dtype}{list(self.shape)} to {t.dtype}{list(t.shape)}"
+        if t._rg != self.rg:
+            return f"{name} changed requires_grad to {t._rg}"
+        return None
+
+
+def _sources(fn, captured, name):
+    """The Captures of a trace and its guards on plain Python values (NOTE [sources])."""
+    found, values = sources.search(fn, {id(t): t for _, t in captured}, lambda o: isinstance(o, T.Tensor))
+    caps = [Capture(v, found[id(t)], t) for v, t in captured]
+    lost = [c for c in caps if not c.paths]
+    if lost:
+        warnings.warn(f"transgrad.compile: {name} reads {len(lost)} tensor(s) (shapes "
+                      f"{', '.join(str(list(c.shape)) for c in lost)}) that are not reachable from its closure, "
+                      "globals, defaults or the objects they hold; each call reads the same tensor object again "
+                      "(in-place updates are seen) but not a new tensor bound in its place: pass it as an argument",
+                      RuntimeWarning, stacklevel=5)
+    return caps, values
+
+
+_GONE = object()
+
+
+def _resolved(fn, path):
+    try:
+        return sources.resolve(fn, path)
+    except sources.Missing:
+        return _GONE
+
+
+def _same(a, b):
+    """Equal as the trace used it: same type and value (NaN equal to NaN), elementwise."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b or (a != a and b != b)
 
 
 def _identifier(name):
@@ -607,16 +725,19 @@ def _backward_graph(tracer, out, targets, name):
 
 
 def _eager_value_and_grad(fn, args, kwargs, argnums):
-    args = list(args)
-    diff = []
-    for i in argnums:
-        a = args[i]
+    """(value, *grads) by running `fn` eagerly: the gradients flat, as a joint program gives them."""
+    args, diff = list(args), []
+
+    def leaf(a):
         if isinstance(a, T.Tensor):
             x = a if a._rg else a.detach().requires_grad_()
         else:
             x = T.tensor(a).requires_grad_()
-        args[i] = x
         diff.append(x)
+        return x
+
+    for p in argnums:
+        args[p] = _rebuild(args[p], (leaf(a) for a in _tree_leaves(args[p])), True)
     with autodiff._grad_mode(True):
         value = fn(*args, **kwargs)
         if not isinstance(value, T.Tensor) or value.numel() != 1:
@@ -624,6 +745,17 @@ def _eager_value_and_grad(fn, args, kwargs, argnums):
         grads = autodiff.grad(value, diff, create_graph=mode.tracer is not None, allow_unused=True)
     grads = tuple(T.zeros_like(x) if g is None else g for x, g in zip(diff, grads))
     return (value, *grads)
+
+
+def _tree_leaves(value):
+    """The leaves `_rebuild(value, it, diff=True)` replaces, in its order."""
+    if isinstance(value, (T.Tensor, np.ndarray)) or type(value) is float or T.is_jax_array(value):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _tree_leaves(v)]
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _tree_leaves(v)]
+    return []
 
 
 def _user_error(e, name):
@@ -697,20 +829,23 @@ class _GradFunction:
             traces = f._traces.get(key)
             if traces:
                 tr = traces[0]
-                joint = None if tr.captured or tr.env else tr.joint.get(self._joint_key)
+                joint = tr.joint.get(self._joint_key)
                 if joint is not None:
                     try:
-                        out = joint[0](*[leaf[1] for leaf in leaves])
+                        inputs = [leaf[1] for leaf in leaves] + [t.array for t in f._sources(tr)]
+                        out = autodiff.owned(joint[0](*inputs), inputs)
                         tr.hits += 1
                         f.hits += 1
-                    except f.backend.GuardFailed:
+                    except (f.backend.GuardFailed, GuardFailed):
                         out = None  # the general path below retries, records and retraces
         if out is None:
             out = f._call(args, kwargs, self.argnums, self._with_value)
         out = [x if type(x) is T.Tensor else T._new(x) for x in out]
-        if self._with_value:
-            return out[0], (out[1] if self._single else tuple(out[1:]))
-        return out[0] if self._single else tuple(out)
+        value, grads = (out[0], out[1:]) if self._with_value else (None, out)
+        it = iter(grads)  # each argument's gradient has the argument's structure (a list, a dict...)
+        grads = [_rebuild(args[p], it, True) for p in self.argnums]
+        grads = grads[0] if self._single else tuple(grads)
+        return (value, grads) if self._with_value else grads
 
     def code(self, *args, **kwargs):
         tr = self._f._trace_for(args, kwargs, self.argnums, self._with_value)

@@ -132,6 +132,11 @@ class ForwardTracer(Tracer):
         self.captured.append((v, t))
         return v
 
+    def alias(self, new, old):
+        if id(old) not in self.vars and isinstance(old, T.Tensor):
+            self.capture(old)  # `W.data` of a tensor from outside: the alias reads W at every call
+        super().alias(new, old)
+
     def constant(self, t):
         v = Var(t.shape, t.dtype, "const")
         self.vars[id(t)] = v

@@ -1,0 +1,203 @@
+"""Where a compiled function reads values that are not its arguments (NOTE [sources]).
+
+A trace records tensors the function read from outside (a global `W`, a closure's
+weights, `model.layer.weight`) and plain Python values it baked into the code (`lr = 0.1`).
+Neither may be frozen into the trace: at every call the tensors are read again and the
+values are compared. So each is found by a *path* from the function: a sequence of steps
+(`("glob", "W")`, `("cell", 0)`, `("attr", "layer")`, `("item", 2)`) that `resolve` follows
+on the function that is being called, which may be another closure of the same code.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import types
+
+_PLAIN = (bool, int, float, complex, str, bytes, type(None))
+_LIBRARIES = ("builtins", "numpy", "jax", "jaxlib", "torch", "transgrad", "libcst", "functools", "typing")
+MAX_OBJECTS = 5000  # objects looked at per search: a trace must not walk a whole program
+MAX_DEPTH = 8
+MAX_VISITS = 4  # paths kept to one container: two names for one list must both be checked
+
+
+class Missing(LookupError):
+    """A path no longer leads anywhere (a global deleted, an attribute removed)."""
+
+
+def plain(v, depth=0):
+    """A value made of numbers, strings and None (in tuples, lists and dicts): what tracing
+    bakes into generated code as a constant."""
+    if isinstance(v, _PLAIN):
+        return True
+    if depth > 3:
+        return False
+    if isinstance(v, (tuple, list)):
+        return len(v) <= 64 and all(plain(x, depth + 1) for x in v)
+    if isinstance(v, dict):
+        return len(v) <= 64 and all(isinstance(k, _PLAIN) and plain(x, depth + 1) for k, x in v.items())
+    return False
+
+
+def _names(code):
+    """The global names a code object (and the functions and comprehensions inside it) reads."""
+    out = list(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            out += _names(c)
+    return out
+
+
+def _function_children(fn):
+    code = fn.__code__
+    for i, (name, cell) in enumerate(zip(code.co_freevars, fn.__closure__ or ())):
+        try:
+            yield ("cell", i), cell.cell_contents, name
+        except ValueError:  # an empty cell (a name not yet assigned)
+            continue
+    glb = fn.__globals__
+    for name in dict.fromkeys(_names(code)):
+        if name in glb:
+            yield ("glob", name), glb[name], name
+    for i, v in enumerate(fn.__defaults__ or ()):
+        yield ("dflt", i), v, code.co_varnames[code.co_argcount - len(fn.__defaults__) + i]
+    for k, v in (fn.__kwdefaults__ or {}).items():
+        yield ("kwdflt", k), v, k
+
+
+def _library(obj):
+    mod = getattr(type(obj) if not isinstance(obj, type) else obj, "__module__", None) or "builtins"
+    if mod.startswith("transgrad.nn") or mod.startswith("transgrad.optim"):
+        return False
+    return mod.split(".")[0] in _LIBRARIES
+
+
+def _children(obj):
+    """(step, child, label) for what `obj` holds that a function could read through it."""
+    if isinstance(obj, types.FunctionType):
+        yield from _function_children(obj)
+    elif isinstance(obj, types.MethodType):
+        yield ("self",), obj.__self__, "self"
+        yield ("func",), obj.__func__, obj.__func__.__name__
+    elif isinstance(obj, functools.partial):
+        yield ("func",), obj.func, "func"
+        for i, v in enumerate(obj.args):
+            yield ("parg", i), v, f"arg{i}"
+        for k, v in obj.keywords.items():
+            yield ("pkw", k), v, k
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield ("item", i), v, str(i)
+    elif isinstance(obj, dict):
+        for k, v in list(obj.items()):
+            if isinstance(k, (str, int)):
+                yield ("item", k), v, str(k)
+    elif hasattr(obj, "__transgrad_fn__"):  # a compiled function: what its Python function reads
+        yield ("tgfn",), obj.__transgrad_fn__, "fn"
+    elif not isinstance(obj, types.ModuleType) and not _library(obj):
+        d = getattr(obj, "__dict__", None)
+        if isinstance(d, (dict, types.MappingProxyType)):
+            for k, v in list(d.items()):
+                if isinstance(k, str) and not k.startswith("__"):
+                    yield ("attr", k), v, k
+
+
+def _step(obj, step):
+    kind = step[0]
+    try:
+        if kind == "cell":
+            return obj.__closure__[step[1]].cell_contents
+        if kind == "glob":
+            return obj.__globals__[step[1]]
+        if kind == "item":
+            return obj[step[1]]
+        if kind == "attr":
+            return obj.__dict__[step[1]]
+        if kind == "dflt":
+            return obj.__defaults__[step[1]]
+        if kind == "kwdflt":
+            return obj.__kwdefaults__[step[1]]
+        if kind == "self":
+            return obj.__self__
+        if kind == "func":
+            return obj.func if isinstance(obj, functools.partial) else obj.__func__
+        if kind == "parg":
+            return obj.args[step[1]]
+        if kind == "pkw":
+            return obj.keywords[step[1]]
+        if kind == "tgfn":
+            return obj.__transgrad_fn__
+    except (KeyError, IndexError, AttributeError, ValueError, TypeError):
+        pass
+    raise Missing(step)
+
+
+def resolve(fn, path):
+    """The object at the end of `path`, starting from `fn`; raises Missing."""
+    obj = fn
+    for step in path:
+        obj = _step(obj, step)
+    return obj
+
+
+def describe(path, labels):
+    """`W`, `params[0]`, `model.fc.weight`: a path as the user's code would spell it."""
+    out = ""
+    for step, label in zip(path, labels):
+        kind = step[0]
+        if kind in ("cell", "glob", "dflt", "kwdflt", "pkw", "parg"):
+            out = label
+        elif kind == "item":
+            out += f"[{step[1]!r}]"
+        elif kind == "attr":
+            out += "." + label
+    return out or "the function"
+
+
+def search(fn, tensors, is_tensor):
+    """Paths from `fn` to each of `tensors` (by id), and guards on what the function and the
+    functions it calls read from their closures, globals and defaults.
+
+    Returns ({id: [(path, text)]}, [(path, text, kind, value)]): a plain value (a number, a
+    string, a tuple or list of them) is compared by value at each call (kind "eq"), anything
+    else but a tensor or a module by identity ("is"): tracing baked what the function did
+    with it into the code. Objects are visited breadth first, at most MAX_OBJECTS of them;
+    library objects (NumPy, JAX, modules) are not entered, and plain attributes of objects
+    (`self.lr`) are not guarded. A container reached by several paths is entered up to
+    MAX_VISITS times, so that every name that leads to a tensor is known and checked.
+    """
+    found = {i: [] for i in tensors}
+    guards = []
+    visits = collections.Counter()
+    queue = collections.deque([(fn, (), ())])
+    budget = MAX_OBJECTS
+    while queue and budget > 0:
+        obj, path, labels = queue.popleft()
+        budget -= 1
+        scope = isinstance(obj, (types.FunctionType, functools.partial))  # a function's own names
+        for step, child, label in _children(obj):
+            p, lb = path + (step,), labels + (label,)
+            if is_tensor(child):
+                if id(child) in found:
+                    found[id(child)].append((p, describe(p, lb)))
+                continue
+            if isinstance(child, types.ModuleType):
+                continue
+            if scope:
+                if plain(child):
+                    guards.append((p, describe(p, lb), "eq", _snapshot(child)))
+                    continue
+                guards.append((p, describe(p, lb), "is", child))
+            if len(p) >= MAX_DEPTH or isinstance(child, _PLAIN) or isinstance(child, type) or visits[id(child)] >= MAX_VISITS:
+                continue
+            visits[id(child)] += 1
+            queue.append((child, p, lb))
+    return found, guards
+
+
+def _snapshot(v):
+    """A copy of a plain value that later mutation of the original cannot change."""
+    if isinstance(v, list):
+        return [_snapshot(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _snapshot(x) for k, x in v.items()}
+    return v
