@@ -135,11 +135,31 @@ class _TraceOp:
         self.grad_fn_name = f"{trace.name}Backward"
 
     def vjp(self, g, out, *saved):
-        bwd, seed = self.trace.bwd[self.k], self.trace.bwd_seed[self.k]
-        n = len(self.trace.diff_inputs)
-        residuals = iter(saved[n:])
+        """`saved` is the trace's inputs, then the residuals this output's backward reads."""
+        tr = self.trace
+        bwd, seed = tr.bwd[self.k], tr.bwd_seed[self.k]
+        residuals = iter(saved[tr.n_inputs:])
         grads = run_tensors(bwd, [g if v is seed else next(residuals) for v in bwd.inputs])
-        return tuple(grads) + (None,) * (len(saved) - n)
+        out = [None] * len(saved)
+        for i, gi in zip(tr.diff_inputs, grads):
+            out[i] = gi
+        return tuple(out)
+
+    def differentiable_saved(self, node, k, memo):
+        """Saved value k of `node` for a backward that is itself differentiated
+        (create_graph=True): a residual is recomputed from the saved inputs by recorded
+        operations, so that its dependence on them is part of the graph (the generated
+        forward computed it without history). None for an input (it is the tensor itself)."""
+        tr = self.trace
+        if k < tr.n_inputs:
+            return None
+        res = memo.get(id(node))
+        if res is None:
+            consts = [T._new(tr.const_values[id(v)]) for v in tr._consts]
+            with autodiff._grad_mode(True):
+                outs = run_tensors(tr.graph, list(node.saved[:tr.n_inputs]) + consts)
+            res = memo[id(node)] = [outs[tr.n_out + j] for j in tr.residuals[self.k]]
+        return res[k - tr.n_inputs]
 
 
 class Trace:
@@ -329,11 +349,10 @@ class CompiledFunction:
         outs = [T._new(a) for a in out[:tr.n_out]]
         residuals = out[tr.n_out:]
         if tr.bwd and mode.grad_enabled:
-            inputs = [leaf[3] for leaf in leaves] + captured
-            diff = [inputs[i] for i in tr.diff_inputs]
+            inputs = tuple(leaf[3] if leaf[3] is not None else T._new(leaf[1]) for leaf in leaves) + tuple(captured)
             src = user_src()
             for k, res_idx in tr.residuals.items():
-                saved = tuple(diff) + tuple(T._new(residuals[j]) for j in res_idx)
+                saved = inputs + tuple(T._new(residuals[j]) for j in res_idx)
                 t = outs[k]
                 t.grad_fn = Node(tr.ops[k], saved, {}, t._data, src)
                 t._rg = True
@@ -458,6 +477,7 @@ class CompiledFunction:
         tr.const_values = {id(v): a for v, a in tracer.consts}
         tr._fwd_eqns, tr._out_vars = fwd_eqns, out_vars
         tr._fwd_inputs = tr.in_vars + [v for v, _ in tracer.captured]
+        tr.n_inputs = len(tr._fwd_inputs)
         tr._consts = [v for v, _ in tracer.consts]
         tr._bwd_raw = bwd_raw
         tr.fn = None  # the forward program is generated on its first use (tg.grad needs only the joint one)

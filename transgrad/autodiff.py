@@ -386,8 +386,9 @@ def _run(roots, seeds, targets, retain_graph, create_graph):
     if create_graph or mode.tracer is not None:  # a tracer must see the backward's operations
         from .interp import run_tensors
 
+        memo = {}
         args = [seeds[b[1]] if b[0] == "seed" else _hooks_of(order[b[1]])[b[2]] if b[0] == "hook" else
-                _saved_tensor(order[b[0]], b[1]) for b in c.plan]
+                _saved_tensor(order[b[0]], b[1], memo) for b in c.plan]
         with _grad_mode(True):
             try:
                 grads = run_tensors(c.graph, args)
@@ -423,10 +424,13 @@ def owned(arrays, inputs):
     return out
 
 
-def _saved_tensor(node, k):
-    if k >= 0:
-        return node.saved[k]
-    return T._new(node.out_data, requires_grad=True, grad_fn=node)
+def _saved_tensor(node, k, memo):
+    """A saved value as a tensor whose history reaches the inputs (create_graph=True)."""
+    if k < 0:
+        return T._new(node.out_data, requires_grad=True, grad_fn=node)
+    differentiable = getattr(node.op, "differentiable_saved", None)  # a compiled call's residuals
+    t = differentiable(node, k, memo) if differentiable is not None else None
+    return node.saved[k] if t is None else t
 
 
 def _backend_of(order, seeds):
