@@ -39,6 +39,12 @@ def _np_index_put(v):
     return z
 
 
+def _np_scatter_add(v):
+    z = np.zeros((2, 3), v.dtype)
+    np.add.at(z, (np.array([[0], [1]]), np.array([[0, 2], [1, 1]])), v)
+    return z
+
+
 def _set(a, v):
     out = a * 1  # a non-leaf copy, so the in-place write is allowed
     out[1:3] = v
@@ -91,9 +97,14 @@ SPECS = [
     OpSpec("mean", lambda a: a.mean(), np.mean, [((2, 3),)]),
     OpSpec("mean", lambda a: a.mean(dim=-1), lambda a: a.mean(-1), [((2, 3),)], id="dim"),
     OpSpec("amax", lambda a: a.max(), np.max, [((2, 3),)]),
-    OpSpec("amax", lambda a: a.max(dim=1).values, lambda a: a.max(1), [((2, 3),)], id="dim"),
+    OpSpec("amax", lambda a: a.amax(dim=1), lambda a: a.max(1), [((2, 3),)], id="dim"),
     OpSpec("amin", lambda a: a.min(), np.min, [((2, 3),)]),
     OpSpec("amin", lambda a: a.amin(dim=0, keepdim=True), lambda a: a.min(0, keepdims=True), [((2, 3),)], id="dim"),
+    OpSpec("max_dim", lambda a: a.max(dim=1).values, lambda a: a.max(1), [((2, 3),)]),
+    OpSpec("max_dim", lambda a: a.max(0, keepdim=True)[0], lambda a: a.max(0, keepdims=True), [((3, 2),)], id="keepdim"),
+    OpSpec("min_dim", lambda a: a.min(dim=-1).values, lambda a: a.min(-1), [((2, 3),), ((4,),)]),
+    OpSpec("scatter_add", lambda v: apply(OPS["scatter_add"], v, tg.tensor([[0, 2], [1, 1]]), shape=(2, 3), axis=1),
+           lambda v: _np_scatter_add(v), [((2, 2),)]),
     OpSpec("norm", lambda a: a.norm(), np.linalg.norm, [((3,),), ((2, 3),)]),
     OpSpec("norm", lambda a: a.norm(dim=1), lambda a: np.linalg.norm(a, axis=1), [((2, 3),)], id="dim"),
     OpSpec("reshape", lambda a: a.reshape(3, -1), lambda a: a.reshape(3, -1), [((2, 3),), ((6,),)]),

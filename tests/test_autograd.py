@@ -318,3 +318,44 @@ def test_legacy_constructors_and_repr():
     assert repr(tg.tensor([1, 2])) == "tensor([1, 2])"
     assert repr(tg.tensor([1.0], dtype=tg.float64)) == "tensor([1.], dtype=float64)"
     assert repr(tg.tensor(2.5)) == "tensor(2.5000)"
+
+
+# ---- max / min: where the gradient goes on ties (PyTorch as the oracle) ----------------------------
+TIES = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, -1.0]], np.float32)
+
+
+@pytest.mark.parametrize("call", [
+    lambda t: t.max(1).values, lambda t: t.min(dim=1)[0], lambda t: t.max(0, keepdim=True).values,
+    lambda t: t.max(), lambda t: t.amax(1), lambda t: t.min(),
+], ids=["max-dim", "min-dim", "max-dim-keepdim", "max-all", "amax-dim", "min-all"])
+def test_ties_send_the_gradient_where_pytorch_does(call):
+    import torch
+
+    xt = torch.tensor(TIES, requires_grad=True)
+    v = np.arange(1, 1 + call(xt).numel(), dtype=np.float32).reshape(tuple(call(xt).shape))
+    (call(xt) * torch.tensor(v)).sum().backward()
+    for mode in ("eager", "numpy", "jax"):
+        f = (lambda x: (call(x) * tg.tensor(v)).sum())
+        if mode == "eager":
+            x = tg.tensor(TIES, requires_grad=True)
+            f(x).backward()
+            g = x.grad
+        else:
+            g = tg.grad(f, backend=mode)(TIES)
+        np.testing.assert_array_equal(np.asarray(g.array), xt.grad.numpy(), err_msg=mode)
+
+
+def test_max_min_indices_and_names():
+    import torch
+
+    values, indices = tg.tensor(TIES, requires_grad=True).max(1)
+    assert indices.tolist() == torch.tensor(TIES).max(1).indices.tolist() and values.grad_fn.name() == "MaxBackward0"
+    assert tg.tensor(TIES, requires_grad=True).min(1, keepdim=True).indices.shape == (2, 1)
+
+
+def test_max_with_a_tensor_is_the_elementwise_maximum():
+    a, b = tg.tensor([1.0, 5.0], requires_grad=True), tg.tensor([3.0, 2.0], requires_grad=True)
+    m = tg.max(a, b)
+    assert m.tolist() == [3.0, 5.0] and tg.min(a, b).tolist() == [1.0, 2.0] and a.max(b).tolist() == [3.0, 5.0]
+    m.sum().backward()
+    assert a.grad.tolist() == [0.0, 1.0] and b.grad.tolist() == [1.0, 0.0]

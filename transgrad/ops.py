@@ -68,6 +68,16 @@ def _getitem(g, idx, index):
     return T.apply(OPS["getitem"], g, *idx, index=index)
 
 
+def _scatter_add(g, idx, shape, axis, keepdims):
+    """The cotangent of picking `idx` along `axis`: g added at those places of zeros(shape)."""
+    g = g if keepdims else g.reshape(idx.shape)
+    return T.apply(OPS["scatter_add"], g, idx, shape=shape, axis=axis)
+
+
+def _take_along(g, idx, axis):
+    return T.apply(OPS["max_dim"], g, idx, axis=axis, keepdims=True)
+
+
 # fmt: off
 #  name         inputs   params                   emitted expression                                   vjp(g, out, *inputs, **params)
 op("add",       "a b",   "",                      "{a} + {b}",                                         lambda g, out, a, b: (sum_to(g, a), sum_to(g, b)))
@@ -95,6 +105,9 @@ op("sum",       "a",     "axis keepdims",         "xp.sum({a}, axis={axis}, keep
 op("mean",      "a",     "axis keepdims",         "xp.mean({a}, axis={axis}, keepdims={keepdims})",    lambda g, out, a, axis, keepdims: (unreduce(g / reduced_count(a.shape, axis), a.shape, axis, keepdims),))
 op("amax",      "a",     "axis keepdims",         "xp.max({a}, axis={axis}, keepdims={keepdims})",     lambda g, out, a, axis, keepdims: extreme_vjp(g, out, a, axis, keepdims), "MaxBackward1")
 op("amin",      "a",     "axis keepdims",         "xp.min({a}, axis={axis}, keepdims={keepdims})",     lambda g, out, a, axis, keepdims: extreme_vjp(g, out, a, axis, keepdims), "MinBackward1")
+op("max_dim",   "a idx", "axis keepdims",         "take_along({a}, {idx}, {axis}, {keepdims})",        lambda g, out, a, idx, axis, keepdims: (_scatter_add(g, idx, a.shape, axis, keepdims), None), "MaxBackward0")
+op("min_dim",   "a idx", "axis keepdims",         "take_along({a}, {idx}, {axis}, {keepdims})",        lambda g, out, a, idx, axis, keepdims: (_scatter_add(g, idx, a.shape, axis, keepdims), None), "MinBackward0")
+op("scatter_add", "v idx", "shape axis",          "scatter_add({shape}, {v}, {idx}, {axis})",          lambda g, out, v, idx, shape, axis: (_take_along(g, idx, axis), None))
 op("norm",      "a",     "axis keepdims",         "xp.sqrt(xp.sum({a} * {a}, axis={axis}, keepdims={keepdims}))", lambda g, out, a, axis, keepdims: (unreduce(g, a.shape, axis, keepdims) * a / unreduce(_where(out == 0, 1, out), a.shape, axis, keepdims),), "LinalgVectorNormBackward0")
 op("reshape",   "a",     "shape",                 "xp.reshape({a}, {shape})",                          lambda g, out, a, shape: (g.reshape(a.shape),), "ViewBackward0")
 op("expand",    "a",     "shape",                 "xp.broadcast_to({a}, {shape})",                     lambda g, out, a, shape: (sum_to(g, a),))

@@ -544,17 +544,24 @@ class Tensor:
     def _extreme(self, name, dim, keepdim):
         if self.numel() == 0:
             raise RuntimeError(f"{name}(): expected a non-empty tensor")
-        axis = _dims(dim, self.ndim, name)
-        values = apply(OPS["a" + name], self, axis=axis, keepdims=bool(keepdim))
-        if dim is None:
-            return values
-        arg = apply(OPS["arg" + name], self, axis=axis[0], keepdims=bool(keepdim))
-        return MaxMin(values, arg)
+        if dim is None:  # the whole tensor: ties share the gradient evenly, as PyTorch's max()
+            return apply(OPS["a" + name], self, axis=None, keepdims=False)
+        axis = _dims(dim, self.ndim, name)[0]
+        # along a dim the gradient goes to the index returned, as PyTorch's max(dim)
+        arg = apply(OPS["arg" + name], self, axis=axis, keepdims=True)
+        values = apply(OPS[name + "_dim"], self, arg, axis=axis, keepdims=bool(keepdim))
+        return MaxMin(values, arg if keepdim else arg.reshape(values.shape))
 
     def max(self, dim=None, keepdim=False):
+        """`max()`, `max(dim)` -> (values, indices), or `max(other)`: the elementwise maximum."""
+        if isinstance(dim, Tensor):
+            return maximum(self, dim)
         return self._extreme("max", dim, keepdim)
 
     def min(self, dim=None, keepdim=False):
+        """`min()`, `min(dim)` -> (values, indices), or `min(other)`: the elementwise minimum."""
+        if isinstance(dim, Tensor):
+            return minimum(self, dim)
         return self._extreme("min", dim, keepdim)
 
     def argmax(self, dim=None, keepdim=False):

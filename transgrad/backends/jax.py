@@ -48,13 +48,28 @@ def setitem(a, v, index, mask_counts=()):
     return xp.asarray(a).at[_static(index, mask_counts)].set(v)
 
 
+def _along(idx, axis):
+    return tuple(idx if d == axis else xp.arange(n).reshape([n if e == d else 1 for e in range(idx.ndim)])
+                 for d, n in enumerate(idx.shape))
+
+
+def take_along(a, idx, axis, keepdims):
+    out = a[_along(idx, axis)]
+    return out if keepdims else xp.squeeze(out, axis)
+
+
+def scatter_add(shape, v, idx, axis):
+    return xp.zeros(shape, v.dtype).at[_along(idx, axis)].add(v)
+
+
 def mean(x, axis, keepdims):
     return xp.mean(x, axis=axis, keepdims=keepdims)
 
 
 MODULE = "jax.numpy"
-EXPORT_HELPERS = [GuardFailed, guard, softmax, log_softmax, _static, take, index_put, setitem, mean]
-HELPERS = {"run_hook": run_hook, "setitem": setitem, "softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
+EXPORT_HELPERS = [GuardFailed, guard, softmax, log_softmax, _static, take, index_put, setitem, mean, _along, take_along,
+                  scatter_add]
+HELPERS = {"_along": _along, "take_along": take_along, "scatter_add": scatter_add, "run_hook": run_hook, "setitem": setitem, "softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
            "take": take, "_static": _static, "guard": guard, "GuardFailed": GuardFailed}
 NAMESPACE = {"xp": xp, **HELPERS}
 # the op table's forms serve jax.numpy too, except indexing by boolean masks

@@ -29,6 +29,23 @@ def index_put(shape, v, index, accumulate):
     return z
 
 
+def _along(idx, axis):
+    """The full index of `idx`'s entries along `axis` (an open grid in the other dimensions)."""
+    return tuple(idx if d == axis else xp.arange(n).reshape([n if e == d else 1 for e in range(idx.ndim)])
+                 for d, n in enumerate(idx.shape))
+
+
+def take_along(a, idx, axis, keepdims):
+    out = a[_along(idx, axis)]
+    return out if keepdims else xp.squeeze(out, axis)
+
+
+def scatter_add(shape, v, idx, axis):
+    z = xp.zeros(shape, v.dtype)
+    xp.add.at(z, _along(idx, axis), v)  # repeated indices accumulate
+    return z
+
+
 def setitem(a, v, index):
     out = xp.array(a, copy=True)  # the trace stays pure: a copy with the items replaced
     out[index] = v
@@ -79,8 +96,9 @@ def mean(x, axis, keepdims):
 
 
 MODULE = "numpy"
-EXPORT_HELPERS = [GuardFailed, guard, setitem, vector_norm, softmax, log_softmax, index_put, mean]
-HELPERS = {"vector_norm": vector_norm, "run_hook": run_hook, "setitem": setitem, "softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
+EXPORT_HELPERS = [GuardFailed, guard, setitem, vector_norm, softmax, log_softmax, index_put, mean, _along, take_along,
+                  scatter_add]
+HELPERS = {"_along": _along, "take_along": take_along, "scatter_add": scatter_add, "vector_norm": vector_norm, "run_hook": run_hook, "setitem": setitem, "softmax": softmax, "log_softmax": log_softmax, "index_put": index_put, "mean": mean,
            "guard": guard, "GuardFailed": GuardFailed}
 
 # NumPy's reductions spend most of their time in Python wrappers; the ufunc methods
