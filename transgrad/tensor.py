@@ -698,8 +698,10 @@ class Tensor:
     def __itruediv__(self, other): return self.div_(other)
 
     def __setitem__(self, idx, value):
-        spec, arrays = _index_spec(idx, self)
         value = _wrap(_py(value))
+        # one mask, one value for all its places (`g[x < 0] = 0`): the count of places is not needed
+        spec, arrays = _index_spec(idx, self, count=not (np.size(value._data if isinstance(value, Tensor) else value) == 1
+                                                        and isinstance(idx, Tensor) and idx.dtype == bool_))
         if isinstance(value, Tensor) and value.dtype != self.dtype:
             value = value.astype(self.dtype)
         _ad.inplace(self, "setitem", lambda t: apply(OPS["setitem"], t, value, *arrays, index=spec))
@@ -725,7 +727,7 @@ def _copied(t, src):
     return apply(OPS["clone"], src)  # copy_ gets a node of its own (src keeps its own)
 
 
-def _index_spec(idx, t):
+def _index_spec(idx, t, count=True):
     """Turn a user index into (hashable spec, index tensors); see transgrad.index."""
     items = idx if isinstance(idx, tuple) else (idx,)
     spec, arrays = [], []
@@ -736,7 +738,8 @@ def _index_spec(idx, t):
             if i.dtype.kind not in "iub":
                 raise IndexError(f"getitem: tensors used as indices must be integer or bool, got {i.dtype}")
             # a mask's count of True values decides the result's shape: inside a trace, a guard
-            spec.append(Mask(len(arrays), int(i.sum())) if i.dtype == bool_ else Arr(len(arrays)))
+            n = int(i.sum()._concrete("mask")) if i.dtype == bool_ and count else None
+            spec.append(Mask(len(arrays), n) if i.dtype == bool_ else Arr(len(arrays)))
             arrays.append(i)
         elif isinstance(i, slice):
             spec.append(Sl(*(None if v is None else int(v) for v in (i.start, i.stop, i.step))))

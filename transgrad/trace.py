@@ -72,11 +72,20 @@ class Tracer:
             self.vars[id(new)] = v
             self.keep.append(new)
 
+    def produced(self, t):
+        """`t` is the result of its grad_fn (a node made outside `record`: a custom Function)."""
+
     def constant(self, t):
         pass
 
     def concretize(self, t, how):
-        raise TraceError(f"{how}() of a traced value: backward rules may not branch on tensor values")
+        s = user_src()
+        where = f" at {s[0]}:{s[1]} `{Src(*s).text}`" if s else ""
+        what = ("indexing with a boolean mask (the number of True values gives the result's shape)" if how == "mask"
+                else f"`{how}()` of a tensor")
+        raise TraceError(f"{what}{where} needs a tensor's value while transgrad records a backward (a custom "
+                         "Function's backward, or a gradient rule): the recorded code must hold for any values. "
+                         "Use tensor operations such as tg.where instead")
 
 
 MAX_TRACE_LENGTH = 1_000_000  # equations; a runaway data-dependent loop stops here
@@ -143,6 +152,9 @@ class ForwardTracer(Tracer):
         self.keep.append(t)
         self.consts.append((v, t._data))
 
+    def produced(self, t):
+        self.node_out[id(t.grad_fn)] = self.var(t)
+
     def record(self, op, args, params, out):
         super().record(op, args, params, out)
         if out.grad_fn is not None:
@@ -171,7 +183,7 @@ class ForwardTracer(Tracer):
                 f"{how}() of a tensor{f' at {s[0]}:{s[1]}' if s else ''} needs its value, but it is abstract here "
                 "(inside jax.vmap or jax.jit): data-dependent control flow can only be traced with concrete "
                 "inputs") from e
-        expected = bool(value) if how == "bool" else int(value) if how in ("int", "index") else (
+        expected = bool(value) if how == "bool" else int(value) if how in ("int", "index", "mask") else (
             float(value) if how == "float" else value)
         s = user_src()
         g = Guard(self.var(t), expected, s and Src(*s), how, len(self.guards))

@@ -28,13 +28,18 @@ class _CustomOp:
         self.grad_fn_name = f"{cls.__name__}Backward"
         self.cls = cls
 
-    def vjp(self, g, out, *args, ctx, slots, nargs):
+    def vjp(self, g, out, *args, ctx, slots, nargs, attrs):
         places = {"arg": args[:nargs], "extra": args[nargs:]}
         ctx._view = tuple(out if kind == "out" else places[kind][j] for kind, j in slots)
+        kept = {name: getattr(ctx, name) for name, _ in attrs}
+        for name, j in attrs:  # tensors kept as ctx attributes: the backward sees their recorded values
+            setattr(ctx, name, places["extra"][j])
         try:
             grads = self.cls.backward(ctx, g)
         finally:
             ctx._view = None
+            for name, value in kept.items():
+                setattr(ctx, name, value)
         grads = grads if isinstance(grads, tuple) else (grads,)
         if len(grads) < nargs:
             grads = grads + (None,) * (nargs - len(grads))
@@ -93,8 +98,17 @@ class Function:
             else:
                 slots.append(("extra", len(extras)))
                 extras.append(s)
+        attrs = []
+        for name, value in vars(ctx).items():
+            if isinstance(value, Tensor) and not name.startswith("_"):
+                attrs.append((name, len(extras)))
+                extras.append(value)
         op = _CustomOp(cls)
-        params = {"ctx": ctx, "slots": tuple(slots), "nargs": len(args)}
+        params = {"ctx": ctx, "slots": tuple(slots), "nargs": len(args), "attrs": tuple(attrs)}
         node = Node(op, tuple(args) + tuple(extras), params, out._data, user_src())
         node.next = tuple(_edge(a) for a in args) + (None,) * len(extras)
-        return _new(out._data, requires_grad=True, grad_fn=node)
+        result = _new(out._data, requires_grad=True, grad_fn=node)
+        if mode.tracer is not None:  # the forward's operations were recorded: its result is this tensor
+            mode.tracer.alias(result, out)
+            mode.tracer.produced(result)
+        return result

@@ -45,6 +45,9 @@ def index_put(shape, v, index, accumulate, mask_counts=()):
 
 
 def setitem(a, v, index, mask_counts=()):
+    if None in mask_counts:  # `a[mask] = value`: no count of places needed
+        mask = index[0] if isinstance(index, tuple) else index
+        return xp.where(mask.reshape(mask.shape + (1,) * (a.ndim - mask.ndim)), v, a)
     return xp.asarray(a).at[_static(index, mask_counts)].set(v)
 
 
