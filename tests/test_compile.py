@@ -344,3 +344,53 @@ def test_changed_python_values_retrace():
         assert tg.grad(scaled)(np.ones(2, np.float32)).numpy().tolist() == [3.0, 3.0]
     finally:
         SCALE = 2.0
+
+
+# ---- NOTE [decisions]: the program that runs decides -------------------------------------------------
+def item_loop(x):
+    n = int((x * x).sum().item())
+    y = x
+    for _ in range(n):
+        y = y * 2
+    return y.sum()
+
+
+def float_branch(x):
+    if float((x * x).sum()) > 4.0:
+        return (x * 2).sum()
+    return x.sum()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+@pytest.mark.parametrize("fn,x0", [(item_loop, [0.5, 0.4, -0.3]), (float_branch, [-2.1, 0.4, 0.9])])
+def test_decisions_on_exact_values_are_the_programs(fn, x0, backend):
+    x = np.array(x0, np.float32)
+    s = float((x.astype(np.float64) ** 2).sum())  # the oracle: 0.5 (no doubling) and 5.38 (> 4)
+    want = x.sum() * (2 ** int(s) if fn is item_loop else (2 if s > 4 else 1))
+    f = tg.compile(fn, backend=backend)
+    for _ in range(2):
+        np.testing.assert_allclose(f(tg.tensor(x)).item(), want, rtol=1e-6)
+    value, g = tg.value_and_grad(fn, backend=backend)(x)
+    np.testing.assert_allclose(value.item(), want, rtol=1e-6)
+    assert f.cache_info().retraces == 0
+
+
+def folded_equal(x):
+    # eagerly (x / 3) * 3 may differ from x in the last bit; generated code folds it to x * 1.0
+    if float(((x / 3) * 3).sum()) == float(x.sum()):
+        return x.sum() * 10
+    return x.sum()
+
+
+def test_a_decision_generated_code_computes_differently_is_retraced_with_its_value():
+    rng = np.random.default_rng(0)
+    for _ in range(1000):  # an input on which eager arithmetic and the folded code disagree
+        x = rng.standard_normal(7).astype(np.float32)
+        if np.float32(((x / np.float32(3)) * np.float32(3)).sum()) != np.float32(x.sum()):
+            break
+    else:
+        raise AssertionError("no input found where the folding changes the last bit")
+    assert folded_equal(tg.tensor(x)).item() == pytest.approx(x.sum())  # eager: the values differ
+    f = tg.compile(folded_equal)
+    assert f(tg.tensor(x)).item() == pytest.approx(x.sum() * 10)  # the program's values are equal
+    assert f(tg.tensor(x)).item() == pytest.approx(x.sum() * 10) and f.cache_info()[:3] == (1, 1, 0)

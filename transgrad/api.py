@@ -205,7 +205,13 @@ class Trace:
 
 
 class GuardFailed(Exception):
-    pass
+    """A trace does not apply: args (guard index or -1/-2, the value the program computed there)."""
+
+    def __init__(self, index, value=None):
+        super().__init__(index, value)
+
+
+MAX_REDECISIONS = 16  # NOTE [decisions]: traces of one call whose guards the program decided otherwise
 
 
 class CompiledFunction:
@@ -323,14 +329,14 @@ class CompiledFunction:
                 out = fn(*arrays)
             except self.backend.GuardFailed as e:
                 self._guard_failed(tr, e.index)
-                raise GuardFailed(e.index) from None
+                raise GuardFailed(e.index, e.value) from None
             tr.hits += 1
             return autodiff.owned(out, arrays)
         try:
             out = (tr.fn or self._forward_paused(tr))(*arrays)
         except self.backend.GuardFailed as e:
             self._guard_failed(tr, e.index)
-            raise GuardFailed(e.index) from None
+            raise GuardFailed(e.index, e.value) from None
         tr.hits += 1
         return self._wrap(tr, autodiff.owned(out[:tr.n_out], arrays) + list(out[tr.n_out:]), leaves, captured)
 
@@ -359,24 +365,35 @@ class CompiledFunction:
         return _unflatten_out(tr.out_tree, iter(outs))
 
     def _miss(self, args, kwargs, leaves, key, argnums, failures, value=True):
+        datas = [leaf[1] for leaf in leaves]
         with self._lock:
             if self._size() >= self.cache_size:
                 self._warn_full()
                 return self._eager(args, kwargs, argnums, value)
-            with gc_paused():
-                tr = self._build(args, kwargs, leaves, key, argnums)
+            decisions = {}
+            while True:
+                with gc_paused():
+                    tr = self._build(args, kwargs, leaves, key, argnums, decisions)
+                try:
+                    result = self._run(tr, datas, leaves, argnums, value)
+                    break
+                except GuardFailed as e:  # NOTE [decisions]: the program computed another decision
+                    index, got = e.args
+                    if index < 0 or index in decisions or len(decisions) >= MAX_REDECISIONS:
+                        g = tr.guards[index] if index >= 0 else None
+                        raise TraceError(
+                            f"{self.__name__}: the function took a different path on a second run with the same "
+                            "inputs" + (f" ({g.describe()} decided {g.expected!r} when traced, {got!r} when its "
+                                        "generated code ran)" if g else "") + "; transgrad needs it to be "
+                            "deterministic") from None
+                    decisions[index] = (not tr.guards[index].expected) if got is None else got
             if failures:
                 self.retraces += 1
                 self._explain(failures, tr)
             else:
                 self.misses += 1
             self._shared.add(key, tr, 4 * self.cache_size)
-        datas = [leaf[1] for leaf in leaves]
-        try:
-            return self._run(tr, datas, leaves, argnums, value)
-        except GuardFailed:
-            raise TraceError(f"{self.__name__}: the function took a different path on a second run with the same "
-                             "inputs; transgrad needs it to be deterministic") from None
+        return result
 
     def _eager(self, args, kwargs, argnums, value=True):
         if argnums is None:
@@ -435,14 +452,14 @@ class CompiledFunction:
         return self._traces[key][0]
 
     # ---- tracing ----
-    def _build(self, args, kwargs, leaves, key, argnums):
+    def _build(self, args, kwargs, leaves, key, argnums, decisions=None):
         if getattr(self.backend, "x64_enabled", None) is not None and not self.backend.x64_enabled():
             for leaf in leaves:
                 if np.dtype(leaf[1].dtype) == np.float64:
                     raise TypeError(
                         f"{self.__name__}: argument `{leaf[0]}` is float64, but JAX runs float64 as float32 unless "
                         "jax_enable_x64 is on: call jax.config.update('jax_enable_x64', True) first, or pass float32")
-        tracer = ForwardTracer()
+        tracer = ForwardTracer(decisions)
         traced = [tracer.arg(leaf[1], leaf[2], leaf[0]) for leaf in leaves]
         it = iter(traced)
         args = tuple(_rebuild(a, it, argnums is not None and i in argnums) for i, a in enumerate(args))

@@ -417,7 +417,9 @@ class Tensor:
         if self._base is not None and self._vc.count != self._base[4]:
             _refresh(self)
         if mode.tracer is not None:
-            mode.tracer.concretize(self, how)
+            decided = mode.tracer.concretize(self, how)
+            if decided is not None:  # NOTE [decisions]
+                return decided
         return self._data
 
     def item(self):

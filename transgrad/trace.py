@@ -91,6 +91,12 @@ class Tracer:
 MAX_TRACE_LENGTH = 1_000_000  # equations; a runaway data-dependent loop stops here
 
 
+# NOTE [decisions]: tracing computes with eager NumPy operations, but the code that runs is
+# generated (folded constants, a BLAS norm) or compiled by XLA (fused, reordered): a value
+# that decides a path may differ in its last bit, and `int(s.item())` or `if x.sum() > 0`
+# may come out another way. When the first run of a new trace fails one of its own guards,
+# the function is traced again with that guard's decision taken from the program's value
+# (`ForwardTracer.decisions`), until the trace and its program agree.
 # NOTE [guards]: when a traced value reaches Python (`bool`, `int`, `float`, `.item()`), the
 # tracer records the decision as an equation `guard(v)[expected, index]` in the stream, right
 # after the equations that compute v. Passes keep guards (dce) and never merge them (their
@@ -115,8 +121,9 @@ class ForwardTracer(Tracer):
     inside it become constants, and each value that reaches Python becomes a guard
     (NOTE [guards]): an equation `guard` in the stream that generated code re-checks."""
 
-    def __init__(self):
+    def __init__(self, decisions=None):
         super().__init__()
+        self.decisions = decisions or {}  # guard index -> the value the generated program computed there
         self.captured = []  # (Var, Tensor)
         self.consts = []  # (Var, array)
         self.guards = []
@@ -185,10 +192,15 @@ class ForwardTracer(Tracer):
                 "inputs") from e
         expected = bool(value) if how == "bool" else int(value) if how in ("int", "index", "mask") else (
             float(value) if how == "float" else value)
+        index = len(self.guards)
+        decided = index in self.decisions
+        if decided:  # NOTE [decisions]: the program that runs decides, not this run's eager arithmetic
+            expected = type(expected)(self.decisions[index])
         s = user_src()
-        g = Guard(self.var(t), expected, s and Src(*s), how, len(self.guards))
+        g = Guard(self.var(t), expected, s and Src(*s), how, index)
         self.guards.append(g)
         self.eqns.append(Eqn("guard", (g.var,), (("expected", expected), ("index", g.index)), Var((), "bool", "guard"), g.src))
+        return np.asarray(expected, d.dtype).reshape(d.shape) if decided else None
 
 
 @contextlib.contextmanager

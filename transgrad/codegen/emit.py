@@ -155,7 +155,9 @@ def _guard_statement(value, expected, index):
         else:
             got = cst.Call(cst.Name("int"), [cst.Arg(item)]) if isinstance(expected, int) else item
             test = cst.Comparison(got, [cst.ComparisonTarget(cst.NotEqual(), literal(expected))])
-    fail = cst.Raise(cst.Call(cst.Name("GuardFailed"), [cst.Arg(literal(index))]))
+    # a value guard reports what the program computed (NOTE [decisions]); a bool's is the other one
+    got = [] if isinstance(expected, bool) else [cst.Arg(item)]
+    fail = cst.Raise(cst.Call(cst.Name("GuardFailed"), [cst.Arg(literal(index))] + got))
     return cst.If(test, cst.SimpleStatementSuite([fail]))
 
 
