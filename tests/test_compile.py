@@ -394,3 +394,16 @@ def test_a_decision_generated_code_computes_differently_is_retraced_with_its_val
     f = tg.compile(folded_equal)
     assert f(tg.tensor(x)).item() == pytest.approx(x.sum() * 10)  # the program's values are equal
     assert f(tg.tensor(x)).item() == pytest.approx(x.sum() * 10) and f.cache_info()[:3] == (1, 1, 0)
+
+
+def test_export_differentiates_float_inputs_that_do_not_require_grad(tmp_path):
+    path = tmp_path / "plain_export.py"
+    tg.export(lambda x, n: (x * x).sum() * n, tg.tensor([1.0, 2.0]), 3, path=str(path))
+    ns = {}
+    exec(path.read_text(), ns)
+    value, g = ns["value_and_grad"](np.array([1.0, 2.0], np.float32), 3)
+    assert float(value) == 15.0 and np.asarray(g).tolist() == [6.0, 12.0]  # d/dx 3 x^2 = 6x
+    only_n = tg.export(lambda x, w: (x * w).sum(), tg.ones(2), tg.tensor([2.0, 3.0]), argnums=1)
+    ns = {}
+    exec(only_n, ns)
+    assert np.asarray(ns["value_and_grad"](np.ones(2, np.float32), np.array([2.0, 3.0], np.float32))[1]).tolist() == [1.0, 1.0]

@@ -9,6 +9,7 @@ import libcst as cst
 import numpy as np
 
 from . import api
+from . import tensor as T
 from .backends import get_backend
 from .backends import runtime
 from .codegen.emit import emit
@@ -27,12 +28,14 @@ def _const_line(name, array):
     return cst.Module([cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], value)])]).code
 
 
-def export(f, *args, path=None, backend=None, **kwargs):
+def export(f, *args, path=None, backend=None, argnums=None, **kwargs):
     """Write (and return) a standalone module with the generated forward and gradient code of
     every trace `f` has seen, `args` included. The module needs only NumPy (or JAX with
     `backend="jax"`): `forward(*arrays)`, `value_and_grad(*arrays)` (scalar outputs) and
     `value_and_vjp(*arrays, cotangent)` pick the trace whose guards hold, and raise
-    NoTraceError for an input that needs a path that was not exported.
+    NoTraceError for an input that needs a path that was not exported. Gradients are with
+    respect to `argnums` (positions in `args`): by default every floating-point argument,
+    whether or not the example requires grad.
 
     >>> import transgrad as tg
     >>> src = tg.export(lambda x: (x * x).sum(), tg.ones(2, requires_grad=True))
@@ -44,8 +47,14 @@ def export(f, *args, path=None, backend=None, **kwargs):
     cf = grad_fn._f if grad_fn else api.compile(f)
     if backend is not None and get_backend(backend) is not cf.backend:
         cf = api.compile(cf.fn, backend=backend)
-    argnums = grad_fn.argnums if grad_fn else None
-    cf._trace_for(args, kwargs, argnums)
+    if argnums is None:
+        argnums = grad_fn.argnums if grad_fn else tuple(i for i, a in enumerate(args) if _floating(a))
+    argnums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    args = list(args)
+    for p in argnums:  # traced as a forward call whose differentiated arguments require grad
+        args[p] = api._rebuild(args[p], (T.tensor(getattr(x, "array", x)).requires_grad_()
+                                         for x in api._tree_leaves(args[p])), True)
+    cf._trace_for(tuple(args), kwargs, None)
     be = cf.backend
     parts, table_fwd, table_vg, table_vjp, consts = [], [], [], [], {}
     for i, tr in enumerate(cf.traces):
@@ -64,7 +73,8 @@ def export(f, *args, path=None, backend=None, **kwargs):
             fwd = fwd.replace(inputs=tuple(v for v in fwd.inputs if v not in captured) + tuple(captured))
             parts.append(_emit(fwd, f"forward_{i}", free, values, consts, be))
             table_fwd.append((sig, f"forward_{i}", guards))
-            nums = argnums if argnums is not None else tuple(sorted({tr.leaf_args[j] for j in tr.diff_inputs if j < len(tr.in_vars)}))
+            diff = {tr.leaf_args[j] for j in tr.diff_inputs if j < len(tr.in_vars)}
+            nums = argnums if all(p in diff for p in argnums) else ()  # a trace made without these gradients
             if nums and tr.n_out == 1 and tr.out_tree == ("T",):
                 out = tr._out_vars[0]
                 scalar = int(np.prod(out.shape)) == 1 and out.dtype.kind == "f"
@@ -80,6 +90,12 @@ def export(f, *args, path=None, backend=None, **kwargs):
         with open(path, "w") as fh:
             fh.write(source)
     return source
+
+
+def _floating(a):
+    """An argument whose leaves are all floating point: differentiated unless argnums says otherwise."""
+    leaves = api._tree_leaves(a)
+    return bool(leaves) and all(type(x) is float or getattr(x, "dtype", np.dtype(int)).kind == "f" for x in leaves)
 
 
 def _signature(tr):
