@@ -407,3 +407,22 @@ def test_export_differentiates_float_inputs_that_do_not_require_grad(tmp_path):
     ns = {}
     exec(only_n, ns)
     assert np.asarray(ns["value_and_grad"](np.ones(2, np.float32), np.array([2.0, 3.0], np.float32))[1]).tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_backward_of_a_compiled_call_is_generated_once_for_every_calling_line(backend):
+    from transgrad import autodiff
+
+    f = tg.compile(cf.tutorial, backend=backend)
+    x = tg.ones(2, 2, requires_grad=True)
+    f(x).backward()  # the first call generates the backward
+    before = autodiff.stats["misses"]
+    out = f(x)
+    out.backward()
+    out2 = f(x); out2.backward()  # noqa: E702  (another line, another name)
+    loss = f(x) * 1
+    loss.backward()
+    assert autodiff.stats["misses"] == before + 1  # only the new graph (with the * 1) is generated
+    np.testing.assert_allclose(np.asarray(x.grad.array), np.full((2, 2), 4 * 4.5))
+    code = tg.backward_code(f(x))
+    assert "compiled_functions.py" in code and "test_compile.py" not in code  # the function's lines

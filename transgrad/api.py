@@ -128,6 +128,7 @@ class _TraceOp:
     output's backward graph on tensors, so it is traced like any rule (NOTE [rules trace])."""
 
     custom = False
+    opaque = True  # its backward carries the function's own source lines, not the caller's
 
     def __init__(self, trace, k):
         self.trace, self.k = trace, k
@@ -144,6 +145,13 @@ class _TraceOp:
         for i, gi in zip(tr.diff_inputs, grads):
             out[i] = gi
         return tuple(out)
+
+    def saved_name(self, k):
+        tr = self.trace
+        if k < tr.n_inputs:
+            return tr._fwd_inputs[k].hint
+        seed = tr.bwd_seed[self.k]
+        return [v for v in tr.bwd[self.k].inputs if v is not seed][k - tr.n_inputs].hint
 
     def differentiable_saved(self, node, k, memo):
         """Saved value k of `node` for a backward that is itself differentiated

@@ -141,9 +141,10 @@ def _part(n, index, consts):
             ins.append((type(a), a))
     out = n.out_data
     hooks = getattr(n, "_hooks", None)
+    src = None if getattr(n.op, "opaque", False) else n.src  # a compiled call's code is the same from any line
     if hooks:
-        return n.op, tuple(n.params.items()), n.src, out.shape, tuple(ins), len(hooks)
-    return n.op, tuple(n.params.items()), n.src, out.shape, tuple(ins)
+        return n.op, tuple(n.params.items()), src, out.shape, tuple(ins), len(hooks)
+    return n.op, tuple(n.params.items()), src, out.shape, tuple(ins)
 
 
 def _line(src):
@@ -191,7 +192,7 @@ def _forward_names(order):
         if type(n) is AccumulateGrad:
             names.append(_leaf_name(n.variable, "x"))
             continue
-        a = assigned_name(n.src)
+        a = None if getattr(n.op, "opaque", False) else assigned_name(n.src)
         name = n.op.name
         if a is not None:
             inner = [c for c in consumers.get(id(n), ()) if c.src == n.src and 0 < c.seq - n.seq < a[1]]
@@ -251,7 +252,7 @@ def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None,
                 continue
             n = order[i]
             src = n.src if type(n) is not AccumulateGrad else n.variable._src
-            tr.src = src and Src(*src, grad=True)
+            tr.src = None if getattr(getattr(n, "op", None), "opaque", False) else src and Src(*src, grad=True)
             g = gs[0]
             for x in gs[1:]:
                 g = g + x
@@ -271,6 +272,7 @@ def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None,
             if type(n) is AccumulateGrad:
                 continue
             args = []
+            saved_name = getattr(n.op, "saved_name", None)  # a compiled call names what it saved
             for k, (e, a) in enumerate(zip(n.next, n.saved)):
                 if not isinstance(a, T.Tensor):
                     args.append(a)
@@ -278,7 +280,7 @@ def vjp_graph(order, index, root_idx, seeds, target_idx, names, const_name=None,
                     j = index[id(e)]
                     args.append(ph(("out", j), a._data, names[j], (j, -1), (i, k)))
                 else:
-                    hint = names[index[id(e)]] if e is not None else const_name(a)
+                    hint = names[index[id(e)]] if e is not None else saved_name(k) if saved_name else const_name(a)
                     args.append(ph(("in", id(a)), a._data, hint, (i, k), (i, k)))
             out = ph(("out", i), n.out_data, names[i], (i, -1), (i, -1)) if getattr(n.op, "uses_out", True) else None
             grads = n.op.vjp(g, out, *args, **n.params)

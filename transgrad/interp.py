@@ -29,7 +29,7 @@ def _run(graph: Graph, args, call):
         else:
             kw = e.kw
             kw.pop("into", None)  # buffer reuse is a NumPy codegen detail; the values are the same
-            env[id(e.out)] = call(OPS[e.op], ins, kw)
+            env[id(e.out)] = call(OPS[e.op], ins, kw, e.src)
         for v in dels.get(i, ()):
             del env[id(v)]
     return [env[id(x)] if isinstance(x, Var) else (None if x is None else x.value) for x in graph.outputs]
@@ -43,11 +43,23 @@ def run(graph: Graph, args):
     >>> run(Graph((x,), (Eqn("mul", (x, Lit(3.0)), (), y),), (y,)), [2.0])
     [6.0]
     """
-    return _run(graph, args, lambda op, ins, kw: op.impl(*ins, **kw))
+    return _run(graph, args, lambda op, ins, kw, src: op.impl(*ins, **kw))
 
 
 def run_tensors(graph: Graph, args):
-    """Evaluate `graph` on Tensors through `apply`, recording autograd nodes."""
+    """Evaluate `graph` on Tensors through `apply`, recording autograd nodes. A tracer that
+    records the run keeps each equation's own source line."""
+    from ._state import mode
     from .tensor import apply
 
-    return _run(graph, args, lambda op, ins, kw: apply(op, *ins, **kw))
+    def call(op, ins, kw, src):
+        tracer = mode.tracer
+        if tracer is None or src is None:
+            return apply(op, *ins, **kw)
+        prev, tracer.src = tracer.src, src
+        try:
+            return apply(op, *ins, **kw)
+        finally:
+            tracer.src = prev
+
+    return _run(graph, args, call)
