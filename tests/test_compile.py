@@ -128,7 +128,7 @@ def test_retrace_is_explained():
     f(tg.tensor([100.0, 0.0, 0.0]))
     k1, k2 = loop_trips(np.ones(3)), loop_trips(np.array([100.0, 0, 0]))
     assert f.retrace_log == [
-        f"line 15 `while y.data.norm() < 1000:`: the cached trace looped {k1} times, this input needs {k2}"]
+        f"line 15 `while y.data.norm() < 1000:`: the cached trace looped {k1} times, this input loops {k2} times"]
     text = repr(f.traces[1])
     assert f"True {k1} times, then False (looped {k1} times)" in text
 
@@ -426,3 +426,35 @@ def test_backward_of_a_compiled_call_is_generated_once_for_every_calling_line(ba
     np.testing.assert_allclose(np.asarray(x.grad.array), np.full((2, 2), 4 * 4.5))
     code = tg.backward_code(f(x))
     assert "compiled_functions.py" in code and "test_compile.py" not in code  # the function's lines
+
+
+def if_in_loop(x):
+    y = x
+    for i in range(3):
+        if (y * i).sum() > 2:
+            y = y * 2
+    return y.sum()
+
+
+def test_retrace_of_an_if_inside_a_loop_names_the_decision():
+    f = tg.compile(if_in_loop)
+    assert f(tg.tensor([0.1, 0.1])).item() == pytest.approx(0.2)
+    assert f(tg.tensor([1.0, 1.0])).item() == 4.0  # (1+1)*2 > 2 at i = 2 only
+    assert f.retrace_log[-1].endswith("`if (y * i).sum() > 2:` (its decision number 3 in the call): the cached "
+                                      "trace took False, this input takes True")
+
+
+def test_debug_env_zero_means_off():
+    code = "import transgrad as tg\ntg.compile(lambda x: (x * 3).sum())(tg.ones(2))\n"
+    for value in ("0", "false", ""):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env=dict(os.environ, TRANSGRAD_DEBUG=value))
+        assert "def " not in r.stderr
+
+
+def test_folded_loop_iterations_are_named_in_the_comment():
+    x = tg.tensor([0.1, 1.0, 0.0001], requires_grad=True)
+    y = cf.tutorial_loop(x)
+    code = tg.backward_code(y, tg.ones(3))
+    assert "# grad of: y = y * 2  [compiled_functions.py:16]  (9 times, folded)" in code
+    assert "# grad of: y = x * 2  [compiled_functions.py:14]" in code and "* 1024" in code

@@ -58,8 +58,8 @@ def is_grad_enabled():
 
 
 def show_code(source):
-    """TRANSGRAD_DEBUG=1: print generated code as it is generated."""
-    if os.environ.get("TRANSGRAD_DEBUG"):
+    """TRANSGRAD_DEBUG=1: print generated code as it is generated (0, false, no or off: don't)."""
+    if os.environ.get("TRANSGRAD_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off"):
         print(source, file=sys.stderr)
 
 

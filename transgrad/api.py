@@ -435,14 +435,17 @@ class CompiledFunction:
         else:
             g = old.guards[index]
             self._shared.changing[(f"line {g.src.line}" if g.src else g.how, g.src and g.src.text)] += 1
-            count_old = sum(1 for x in old.guards if x.src == g.src and x.expected is True)
-            count_new = sum(1 for x in new.guards if x.src == g.src and x.expected is True)
-            looped = sum(1 for x in old.guards if x.src == g.src) > 1 or sum(1 for x in new.guards if x.src == g.src) > 1
-            if looped:
-                msg = f"{g.describe()}: the cached trace looped {count_old} times, this input needs {count_new}"
+            new_g = new.guards[index] if index < len(new.guards) else None  # the prefix before it is the same
+            got = new_g.expected if new_g is not None and new_g.src == g.src else "another value"
+            if g.src is not None and g.src.text.startswith("while") and isinstance(g.expected, bool):
+                count_old = sum(1 for x in old.guards if x.src == g.src and x.expected is True)
+                count_new = sum(1 for x in new.guards if x.src == g.src and x.expected is True)
+                msg = f"{g.describe()}: the cached trace looped {count_old} times, this input loops {count_new} times"
             else:
-                new_decision = next((x.expected for x in new.guards if x.src == g.src), "a different value")
-                msg = f"{g.describe()}: the cached trace took {g.expected!r}, this input takes {new_decision!r}"
+                nth = sum(1 for x in old.guards[:index + 1] if x.src == g.src)
+                many = sum(1 for x in old.guards if x.src == g.src) > 1
+                which = f" (its decision number {nth} in the call)" if many else ""
+                msg = f"{g.describe()}{which}: the cached trace took {g.expected!r}, this input takes {got!r}"
         self.retrace_log.append(msg)
 
     def _trace_for(self, args, kwargs, argnums, value=True):

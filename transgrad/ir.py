@@ -41,11 +41,28 @@ class Lit:
 @dataclass(frozen=True, slots=True)
 class Src:
     """Where the user's code created a value: file and line (`grad`: this equation is part
-    of that line's gradient)."""
+    of that line's gradient). An equation that a pass folded from several (a loop's
+    `y = y * 2` ten times, become one `* 1024`) lists them in `folded`: (Src, count) pairs."""
 
     file: str
     line: int
     grad: bool = False
+    folded: tuple = ()
+
+    def merged(self, later):
+        """The source of one equation that does this one's work and then `later`'s."""
+        if later is None:
+            return self
+        parts = list(self.parts())
+        for s, n in later.parts():
+            if parts[-1][0] == s:
+                parts[-1] = (s, parts[-1][1] + n)
+            else:
+                parts.append((s, n))
+        return Src(later.file, later.line, later.grad, tuple(parts))
+
+    def parts(self):
+        return self.folded or ((self, 1),)
 
     @property
     def text(self):

@@ -10,6 +10,7 @@ def tutorial_forward(x):
 
 
 def tutorial_backward(y, g_out):
+    # grad of: out = z.mean()  [compiled_functions.py:9]
     # grad of: z = y * y * 3  [compiled_functions.py:8]
     g_mul = g_out * 0.75
     mul = g_mul * y;  del y

@@ -13,7 +13,7 @@ import re
 import libcst as cst
 
 from ..index import Arr, Mask, Sl, mask_counts
-from ..ir import Graph, Var
+from ..ir import Graph, Src, Var
 from ..ops import OPS
 from ..backends.numpy import HELPERS, TEMPLATES
 from ..passes import last_uses
@@ -62,12 +62,18 @@ def expression(op, args, params, templates=None):
 
 @functools.lru_cache(maxsize=4096)
 def _comment(src):
-    """`# [grad of: ]<the user's line>  [file:line]`, printed by LibCST once per source line."""
-    text = src.text
-    lead = "grad of: " if src.grad else ""
-    note = f"{lead}{text}  [{src}]" if text else f"{lead}[{src}]"
-    node = cst.EmptyLine(comment=cst.Comment("# " + "".join(c if c.isprintable() else " " for c in note)))
-    return "    " + _MODULE.code_for_node(node)
+    """`# [grad of: ]<the user's line>  [file:line]`, printed by LibCST once per source line;
+    one such line for each line whose operations a pass folded into the next statement."""
+    out = []
+    for s, n in src.parts():
+        text = s.text
+        lead = "grad of: " if s.grad else ""
+        note = f"{lead}{text}  [{s}]" if text else f"{lead}[{s}]"
+        if n > 1:
+            note += f"  ({n} times, folded)"
+        node = cst.EmptyLine(comment=cst.Comment("# " + "".join(c if c.isprintable() else " " for c in note)))
+        out.append("    " + _MODULE.code_for_node(node))
+    return "".join(out)
 
 
 # NOTE [printing]: LibCST prints each distinct statement *shape* once (op, params, literal
@@ -198,7 +204,10 @@ def emit(graph: Graph, name: str, templates=None, constants=(), bound=None,
             skip = False
             continue
         if e.src is not None and e.src != prev_src:
-            lines.append(_comment(e.src))
+            # a line just named above is not named again (a folded statement ends with it)
+            same = prev_src is not None and type(prev_src) is Src and prev_src.parts()[-1][0] == e.src
+            if not same:
+                lines.append(_comment(e.src))
         prev_src = e.src
         nxt = eqns[i + 1] if i + 1 < len(eqns) else None
         fused = (e.op in _COMPARISONS and nxt is not None and nxt.op == "guard" and nxt.ins[0] is e.out

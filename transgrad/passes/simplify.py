@@ -59,7 +59,7 @@ def simplify(g: Graph) -> Graph:
         p = made.get(id(s[0])) if s else None
         inner = _scale(p) if p is not None and uses.get(id(s[0])) == 1 else None
         if inner is not None:
-            e = Eqn("mul", (inner[0], Lit(inner[1] * s[1])), (), e.out, e.src)
+            e = Eqn("mul", (inner[0], Lit(inner[1] * s[1])), (), e.out, p.src.merged(e.src) if p.src else e.src)
         made[id(e.out)] = e
         out.append(e)
         return e.out
