@@ -152,3 +152,27 @@ def test_inplace_on_an_input_of_a_compiled_function_is_refused():
         f(x)
     np.testing.assert_array_equal(x.numpy(), [1.0, 2.0])
     assert f.cache_info().size == 0
+
+
+def buffer_fill(x):
+    buf = tg.zeros(5)
+    buf[1:4] = x ** 2
+    buf[0] += x[0]
+    return (buf * tg.tensor([1.0, 2.0, 3.0, 4.0, 5.0])).sum()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_a_buffer_made_inside_a_compiled_function_is_written_in_place(backend):
+    x0 = np.array([1.0, 2.0, 3.0], np.float32)
+    # closed form: x0 + 2 x0^2 + 3 x1^2 + 4 x2^2 -> gradient (1 + 4 x0, 6 x1, 8 x2)
+    want = x0[0] + 2 * x0[0] ** 2 + 3 * x0[1] ** 2 + 4 * x0[2] ** 2
+    f = tg.compile(buffer_fill, backend=backend)
+    for _ in range(2):  # the second call runs the trace: its constant buffer was not written by the first
+        x = tg.tensor(x0, requires_grad=True)
+        out = f(x)
+        out.backward()
+        assert out.item() == pytest.approx(want)
+        np.testing.assert_allclose(np.asarray(x.grad.array), [1 + 4 * x0[0], 6 * x0[1], 8 * x0[2]])
+    value, g = tg.value_and_grad(buffer_fill, backend=backend)(x0)
+    assert value.item() == pytest.approx(want)
+    np.testing.assert_allclose(g.numpy(), [1 + 4 * x0[0], 6 * x0[1], 8 * x0[2]])
