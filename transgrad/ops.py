@@ -7,6 +7,8 @@ backward as ordinary IR (NOTE [rules trace]). The rule vocabulary is fixed: `g` 
 output cotangent, `out` the primal result, then the inputs by name and the params as
 keywords. A rule returns one cotangent per input (None for none); NONDIFF marks a
 primitive with no gradient. A row's `name` is its grad_fn name, as PyTorch spells it.
+A rule reads the values PyTorch's formula saves (relu its result, div its operands), so
+that an in-place write raises exactly where PyTorch's does (NOTE [versions]).
 """
 from __future__ import annotations
 
@@ -83,7 +85,7 @@ def _take_along(g, idx, axis):
 op("add",       "a b",   "",                      "{a} + {b}",                                         lambda g, out, a, b: (sum_to(g, a), sum_to(g, b)))
 op("sub",       "a b",   "",                      "{a} - {b}",                                         lambda g, out, a, b: (sum_to(g, a), sum_to(-g, b)))
 op("mul",       "a b",   "",                      "{a} * {b}",                                         lambda g, out, a, b: (sum_to(g * b, a), sum_to(g * a, b)))
-op("div",       "a b",   "",                      "{a} / {b}",                                         lambda g, out, a, b: (sum_to(g / b, a), sum_to(-(g * out) / b, b)))
+op("div",       "a b",   "",                      "{a} / {b}",                                         lambda g, out, a, b: (sum_to(g / b, a), sum_to(-(g * a) / (b * b), b)))
 op("pow",       "a b",   "",                      "{a} ** {b}",                                        pow_vjp)
 op("maximum",   "a b",   "",                      "xp.maximum({a}, {b})",                              lambda g, out, a, b: (sum_to(_where(a > b, g, _where(a == b, g * 0.5, 0)), a), sum_to(_where(a < b, g, _where(a == b, g * 0.5, 0)), b)))
 op("minimum",   "a b",   "",                      "xp.minimum({a}, {b})",                              lambda g, out, a, b: (sum_to(_where(a < b, g, _where(a == b, g * 0.5, 0)), a), sum_to(_where(a > b, g, _where(a == b, g * 0.5, 0)), b)))
@@ -94,7 +96,7 @@ op("sin",       "a",     "",                      "xp.sin({a})",                
 op("cos",       "a",     "",                      "xp.cos({a})",                                       lambda g, out, a: (-(g * a.sin()),))
 op("tanh",      "a",     "",                      "xp.tanh({a})",                                      lambda g, out, a: (g * (1 - out * out),))
 op("sigmoid",   "a",     "",                      "1 / (1 + xp.exp(-{a}))",                            lambda g, out, a: (g * out * (1 - out),))
-op("relu",      "a",     "",                      "xp.maximum({a}, 0)",                                lambda g, out, a: (_where(a > 0, g, 0),))
+op("relu",      "a",     "",                      "xp.maximum({a}, 0)",                                lambda g, out, a: (_where(out > 0, g, 0),))
 op("abs",       "a",     "",                      "xp.abs({a})",                                       lambda g, out, a: (g * a.sign(),))
 op("sqrt",      "a",     "",                      "xp.sqrt({a})",                                      lambda g, out, a: (g / (2 * out),))
 op("clamp",     "a",     "lo hi",                 "xp.clip({a}, {lo}, {hi})",                          lambda g, out, a, lo, hi: (g * ((a >= lo) if lo is not None else 1) * ((a <= hi) if hi is not None else 1),), "ClampBackward1")
