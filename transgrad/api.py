@@ -52,7 +52,7 @@ def _flatten(value, name, diff, leaves, key, pos=0):
         rg = value._rg or diff
         if diff and value.dtype.kind != "f":
             raise TypeError(f"grad: argument `{name}` has dtype {value.dtype}; only float arguments can be differentiated")
-        leaves.append((name, value._data, rg, value, pos))
+        leaves.append((name, value.array, rg, value, pos))
         key.append((value.shape, value.dtype, rg))
     elif isinstance(value, np.ndarray) or T.is_jax_array(value):
         a = value
