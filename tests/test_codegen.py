@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import transgrad as tg
-from transgrad.backends import numpy as np_backend
+from transgrad.backends import load, numpy as np_backend
 
 import golden_cases
 
@@ -28,7 +28,7 @@ def test_tutorial_backward_golden_and_values():
     src = tg.backward_code(out)
     check_golden("tutorial_backward", src)
     # the pinned code computes the closed-form gradient 3/2 (x + 2)
-    fn = np_backend.load(src, "golden")["out_backward"]
+    fn = load(src, "golden", np_backend.NAMESPACE)["out_backward"]
     y = np.full((2, 2), 3.0, np.float32)
     np.testing.assert_array_equal(fn(np.float32(1.0), y), np.full((2, 2), 4.5))
 
@@ -43,7 +43,7 @@ def test_tutorial_loop_backward_golden_and_values():
         k += 1
     # the k + 1 multiplies by 2 fold into one multiply by 2 ** (k + 1)
     assert len(re.findall(r"^    g_\w+ = ", src, re.M)) == 1
-    fn = np_backend.load(src, "golden")["y_backward"]
+    fn = load(src, "golden", np_backend.NAMESPACE)["y_backward"]
     v = np.array([0.1, 1.0, 0.0001], np.float32)
     np.testing.assert_array_equal(fn(v), v * 2.0 ** (k + 1))
 

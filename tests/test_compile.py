@@ -136,7 +136,7 @@ def test_retrace_is_explained():
 def test_generated_code_uses_the_users_names_and_lines():
     code = tg.compile(cf.tutorial).code(tg.ones(2, 2, requires_grad=True))
     assert "z = mul * 3" in code and "y = x + 2" in code and "out = mean(z" in code
-    assert "def tutorial_backward(y, g_out):" in code  # the forward saves only y for the backward
+    assert "def tutorial_backward(g_out, y):" in code  # the forward saves only y for the backward
     assert "return (out, y)" in code
     assert "# z = y * y * 3  [compiled_functions.py:8]" in code
     assert "# grad of: y = x + 2  [compiled_functions.py:7]" in code
@@ -411,18 +411,18 @@ def test_export_differentiates_float_inputs_that_do_not_require_grad(tmp_path):
 
 @pytest.mark.parametrize("backend", ["numpy", "jax"])
 def test_backward_of_a_compiled_call_is_generated_once_for_every_calling_line(backend):
-    from transgrad import autodiff
+    from transgrad import engine
 
     f = tg.compile(cf.tutorial, backend=backend)
     x = tg.ones(2, 2, requires_grad=True)
     f(x).backward()  # the first call generates the backward
-    before = autodiff.stats["misses"]
+    before = engine.stats["misses"]
     out = f(x)
     out.backward()
     out2 = f(x); out2.backward()  # noqa: E702  (another line, another name)
     loss = f(x) * 1
     loss.backward()
-    assert autodiff.stats["misses"] == before + 1  # only the new graph (with the * 1) is generated
+    assert engine.stats["misses"] == before + 1  # only the new graph (with the * 1) is generated
     np.testing.assert_allclose(np.asarray(x.grad.array), np.full((2, 2), 4 * 4.5))
     code = tg.backward_code(f(x))
     assert "compiled_functions.py" in code and "test_compile.py" not in code  # the function's lines

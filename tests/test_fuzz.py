@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import transgrad as tg
-from transgrad import autodiff, interp
+from transgrad import interp
+from transgrad.engine.run import prepare
 
 EXAMPLES = int(os.environ.get("TRANSGRAD_FUZZ_EXAMPLES", "20"))
 SHAPES = [(), (3,), (2, 3), (2, 1), (1, 3)]  # every pair broadcasts
@@ -145,14 +146,9 @@ def test_random_programs(program):
     # the optimised generated backward against the unoptimised graph, on the interpreter
     leaves = [tg.tensor(x, requires_grad=True) for x in xs32]
     out = run(program, leaves, [])
-    roots, seeds = autodiff._roots_and_seeds([out], None, "fuzz")
-    order, c, _ = autodiff._compiled(roots, [s._data for s in seeds], [autodiff._edge(x) for x in leaves])
-
-    def value(b):
-        return seeds[0]._data if b[0] == "seed" else (order[b[0]].out_data if b[1] < 0 else order[b[0]].saved[b[1]]._data)
-
-    want = interp.run(c.raw, [value(b) for b in c.raw_plan])
-    got = c.fn(*[value(b) for b in c.plan])
+    order, c, seeds = prepare([out], None, leaves)
+    want = interp.run(c.raw, c.arguments(order, seeds, raw=True))
+    got = c.fn(*c.arguments(order, seeds))
     got = got if len(c.graph.outputs) > 1 else (got,)
     for g, w in zip(got, want):
         if w is not None:

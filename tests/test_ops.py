@@ -39,15 +39,14 @@ def test_gradients_match_central_differences(name, spec, shapes):
 @pytest.mark.parametrize("name,spec,shapes", GRAD_CASES, ids=[c[0] for c in GRAD_CASES])
 def test_generated_code_agrees_with_interpreter(name, spec, shapes):
     """The generated backward and the reference interpreter run the same graph."""
-    from transgrad import autodiff, interp
-    from transgrad.autodiff import _compiled, _roots_and_seeds
+    from transgrad import interp
+    from transgrad.engine.run import prepare
 
     rng = np.random.default_rng(2)
     xs = [tg.tensor(a, requires_grad=True) for a in sample(spec, shapes, rng)]
     out = spec.fn(*xs)
-    roots, seeds = _roots_and_seeds([out], [tg.tensor(rng.standard_normal(out.shape))], "test")
-    order, c, _ = _compiled(roots, [s._data for s in seeds], [autodiff._edge(x) for x in xs])
-    args = [seeds[0]._data if b[0] == "seed" else (order[b[0]].out_data if b[1] < 0 else order[b[0]].saved[b[1]]._data) for b in c.plan]
+    order, c, seeds = prepare([out], [tg.tensor(rng.standard_normal(out.shape))], xs)
+    args = c.arguments(order, seeds)
     got = c.fn(*args)
     got = got if len(c.graph.outputs) > 1 else (got,)
     want = interp.run(c.graph, args)

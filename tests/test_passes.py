@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import transgrad as tg
-from transgrad import autodiff, interp
+from transgrad import interp
+from transgrad.engine.run import prepare
 from transgrad.ir import Eqn, Graph, Lit, Var, lint
 from transgrad.passes import cse, dce, last_uses, simplify
 
@@ -71,18 +72,12 @@ def test_optimised_backward_matches_unoptimised(name, spec, shapes):
     rng = np.random.default_rng(4)
     xs = [tg.tensor(a, requires_grad=True) for a in sample(spec, shapes, rng, np.float32)]
     out = spec.fn(*xs)
-    roots, seeds = autodiff._roots_and_seeds([out], [tg.tensor(rng.standard_normal(out.shape).astype(np.float32))], "t")
-    order, c, _ = autodiff._compiled(roots, [s._data for s in seeds], [autodiff._edge(x) for x in xs])
+    order, c, seeds = prepare([out], [tg.tensor(rng.standard_normal(out.shape).astype(np.float32))], xs)
     lint(c.raw)
     lint(c.graph)
     assert len(c.graph.eqns) <= len(c.raw.eqns)
-
-    def value(b):
-        return seeds[0]._data if b[0] == "seed" else (order[b[0]].out_data if b[1] < 0 else order[b[0]].saved[b[1]]._data)
-
-    raw_args = [value(b) for b in c.raw_plan]
-    want = interp.run(c.raw, raw_args)
-    got = c.fn(*[value(b) for b in c.plan])
+    want = interp.run(c.raw, c.arguments(order, seeds, raw=True))
+    got = c.fn(*c.arguments(order, seeds))
     got = got if len(c.graph.outputs) > 1 else (got,)
     for g_, w in zip(got, want):
         if w is None:

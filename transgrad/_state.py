@@ -1,10 +1,18 @@
-"""Per-thread mode: is grad recording on, and which tracer (if any) is listening."""
+"""Per-thread mode (is grad recording on, which tracer listens, anomaly checks) and the
+few facts every layer needs: where the user's code is, whether to print generated code.
+
+`engine` is the autograd engine (transgrad.engine), which sits above the tensors whose
+`.backward()` calls it: it registers itself here when it is imported.
+"""
+from __future__ import annotations
+
 import contextlib
 import os
 import sys
 import threading
 
 PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+engine = None
 
 
 class _Mode(threading.local):
@@ -16,26 +24,25 @@ class _Mode(threading.local):
 mode = _Mode()
 
 
-def user_src():
-    """(file, line) of the innermost frame outside the transgrad package, or None."""
-    f = sys._getframe(2)
-    while f is not None and f.f_code.co_filename.startswith(PKG_DIR):
-        f = f.f_back
-    return None if f is None else (f.f_code.co_filename, f.f_lineno)
+class using(contextlib.ContextDecorator):
+    """`with using(grad_enabled=False, ...):` sets fields of `mode` and restores them on exit
+    (the one save-and-restore of the package: no_grad, enable_grad, tracing, detect_anomaly)."""
 
-
-class _GradMode(contextlib.ContextDecorator):
-    def __init__(self, enabled):
-        self.enabled = enabled
+    def __init__(self, **fields):
+        self.fields = fields
 
     def __enter__(self):
-        self.prev, mode.grad_enabled = mode.grad_enabled, self.enabled
+        self.saved = {k: getattr(mode, k) for k in self.fields}
+        for k, v in self.fields.items():
+            setattr(mode, k, v)
+        return self
 
     def __exit__(self, *exc):
-        mode.grad_enabled = self.prev
+        for k, v in self.saved.items():
+            setattr(mode, k, v)
 
 
-def no_grad():
+def no_grad() -> using:
     """Context manager (and decorator) that stops recording operations for autograd.
 
     >>> import transgrad as tg
@@ -45,16 +52,36 @@ def no_grad():
     >>> y.requires_grad
     False
     """
-    return _GradMode(False)
+    return using(grad_enabled=False)
 
 
-def enable_grad():
-    """Context manager that turns recording back on inside `no_grad`."""
-    return _GradMode(True)
+def enable_grad() -> using:
+    """Context manager (and decorator) that turns recording back on inside `no_grad`."""
+    return using(grad_enabled=True)
 
 
-def is_grad_enabled():
+class set_grad_enabled(using):
+    """Turn recording on or off: as a call, and as a context manager restoring it on exit."""
+
+    def __init__(self, enabled: bool):
+        super().__init__(grad_enabled=bool(enabled))
+        self.prev, mode.grad_enabled = mode.grad_enabled, bool(enabled)
+
+    def __enter__(self):
+        self.saved = {"grad_enabled": self.prev}
+        return self
+
+
+def is_grad_enabled() -> bool:
     return mode.grad_enabled
+
+
+def user_src():
+    """(file, line) of the innermost frame outside the transgrad package, or None."""
+    f = sys._getframe(2)
+    while f is not None and f.f_code.co_filename.startswith(PKG_DIR):
+        f = f.f_back
+    return None if f is None else (f.f_code.co_filename, f.f_lineno)
 
 
 def show_code(source):

@@ -8,12 +8,14 @@ import io
 import libcst as cst
 import numpy as np
 
-from . import api
-from . import tensor as T
-from .backends import get_backend
-from .backends import runtime
+from .api import compile
+from .backends import get_backend, runtime
 from .codegen.emit import emit
 from .codegen.template import literal
+from .compiled import GradFunction
+from .compiled.arguments import rebuild, tree_leaves
+from .compiled.sources import Stale
+from .tensor import Tensor, tensor
 
 
 def _array_text(a):
@@ -43,48 +45,47 @@ def export(f, *args, path=None, backend=None, argnums=None, **kwargs):
     >>> ns["value_and_grad"](ns["xp"].ones(2, "float32"))
     (np.float32(2.0), array([2., 2.], dtype=float32))
     """
-    grad_fn = f if isinstance(f, api._GradFunction) else None
-    cf = grad_fn._f if grad_fn else api.compile(f)
+    grad_fn = f if isinstance(f, GradFunction) else None
+    cf = grad_fn._f if grad_fn else compile(f)
     if backend is not None and get_backend(backend) is not cf.backend:
-        cf = api.compile(cf.fn, backend=backend)
+        cf = compile(cf.fn, backend=backend)
     if argnums is None:
         argnums = grad_fn.argnums if grad_fn else tuple(i for i, a in enumerate(args) if _floating(a))
     argnums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     args = list(args)
     for p in argnums:  # traced as a forward call whose differentiated arguments require grad
-        args[p] = api._rebuild(args[p], (T.tensor(getattr(x, "array", x)).requires_grad_()
-                                         for x in api._tree_leaves(args[p])), True)
+        args[p] = rebuild(args[p], (tensor(getattr(x, "array", x)).requires_grad_() for x in tree_leaves(args[p])),
+                          True)
     cf._trace_for(tuple(args), kwargs, None)
     be = cf.backend
     parts, table_fwd, table_vg, table_vjp, consts = [], [], [], [], {}
     for i, tr in enumerate(cf.traces):
         values = dict(tr.const_values)
-        captured = [v for v, _, _ in tr.captured]
-        for v, ref, _ in tr.captured:
-            t = ref()
-            if t is None:
-                break
-            values[id(v)] = t._data
-        else:
-            free = tr._consts + captured
-            sig = _signature(tr)
-            guards = [g.describe() for g in tr.guards]
-            fwd = cf._forward_graph(tr)
-            fwd = fwd.replace(inputs=tuple(v for v in fwd.inputs if v not in captured) + tuple(captured))
-            parts.append(_emit(fwd, f"forward_{i}", free, values, consts, be))
-            table_fwd.append((sig, f"forward_{i}", guards))
-            diff = {tr.leaf_args[j] for j in tr.diff_inputs if j < len(tr.in_vars)}
-            nums = argnums if all(p in diff for p in argnums) else ()  # a trace made without these gradients
-            if nums and tr.n_out == 1 and tr.out_tree == ("T",):
-                out = tr._out_vars[0]
-                scalar = int(np.prod(out.shape)) == 1 and out.dtype.kind == "f"
-                g = cf._joint_graph(tr, nums, seed_input=not scalar)
-                seed = () if scalar else (g.inputs[-1],)
-                g = g.replace(inputs=tuple(v for v in g.inputs if v not in captured and v not in seed) + tuple(captured) + seed)
-                name = ("value_and_grad_" if scalar else "value_and_vjp_") + str(i)
-                parts.append(_emit(g, name, free, values, consts, be))
-                vsig = sig if scalar else sig + (("array", tuple(out.shape), str(out.dtype)),)
-                (table_vg if scalar else table_vjp).append((vsig, name, guards))
+        captured = [c.var for c in tr.captured]
+        try:  # the tensors it reads from outside, as they are now, become constants of the module
+            values.update({id(c.var): c.get(cf.fn, Tensor).array for c in tr.captured})
+        except Stale:
+            continue
+        free = tr.consts + captured
+        sig = _signature(tr)
+        guards = [g.describe() for g in tr.guards]
+        fwd = tr.forward_graph()
+        fwd = fwd.replace(inputs=tuple(v for v in fwd.inputs if v not in captured) + tuple(captured))
+        parts.append(_emit(fwd, f"forward_{i}", free, values, consts, be))
+        table_fwd.append((sig, f"forward_{i}", guards))
+        diff = {tr.positions[j] for j in tr.diff_inputs if j < len(tr.in_vars)}
+        nums = argnums if all(p in diff for p in argnums) else ()  # a trace made without these gradients
+        if nums and tr.n_out == 1 and tr.out_tree == ("T",):
+            out = tr.out_vars[0]
+            scalar = int(np.prod(out.shape)) == 1 and out.dtype.kind == "f"
+            g = tr.joint_graph(nums, seed_input=not scalar)
+            seed = () if scalar else (g.inputs[-1],)
+            g = g.replace(inputs=tuple(v for v in g.inputs if v not in captured and v not in seed) + tuple(captured)
+                          + seed)
+            name = ("value_and_grad_" if scalar else "value_and_vjp_") + str(i)
+            parts.append(_emit(g, name, free, values, consts, be))
+            vsig = sig if scalar else sig + (("array", tuple(out.shape), str(out.dtype)),)
+            (table_vg if scalar else table_vjp).append((vsig, name, guards))
     source = _module(cf, be, parts, consts, table_fwd, table_vg, table_vjp)
     if path is not None:
         with open(path, "w") as fh:
@@ -94,7 +95,7 @@ def export(f, *args, path=None, backend=None, argnums=None, **kwargs):
 
 def _floating(a):
     """An argument whose leaves are all floating point: differentiated unless argnums says otherwise."""
-    leaves = api._tree_leaves(a)
+    leaves = tree_leaves(a)
     return bool(leaves) and all(type(x) is float or getattr(x, "dtype", np.dtype(int)).kind == "f" for x in leaves)
 
 
@@ -115,7 +116,7 @@ def _signature(tr):
 
 def _emit(graph, name, free, values, consts, be):
     bound = {}
-    src = emit(graph, name, templates=be.TEMPLATES, constants=[v for v in graph.inputs if v in free], bound=bound,
+    src = emit(graph, name, be.name, be.HELPERS, constants=[v for v in graph.inputs if v in free], bound=bound,
                as_tuple=True)
     for n, v in bound.items():
         if n in consts and consts[n] is not values[id(v)]:

@@ -1,17 +1,31 @@
 """Reference interpreter for Graphs: the oracle that generated code is tested against.
 
 It evaluates equations one by one with each primitive's eager form and frees values at
-the points `last_uses` gives (NOTE [liveness]), as generated code does. With
-`run_tensors` the values are Tensors, so the run is itself recorded by autograd: that is
-how `create_graph=True` makes gradients differentiable.
+the points `last_uses` gives (NOTE [liveness]), as generated code does. Given another
+`call` (the engine passes the tensor front end's `apply`), the values are Tensors and the
+run is itself recorded by autograd: that is how `create_graph=True` makes gradients
+differentiable.
 """
-from .backends.numpy import guard
+from .backends import numpy as numpy_backend
+from .backends.helpers import guard
 from .ir import Graph, Var
 from .ops import OPS
 from .passes import last_uses
 
 
-def _run(graph: Graph, args, call):
+def _eager(op, ins, kw, src):
+    return numpy_backend.impl(op)(*ins, **kw)
+
+
+def run(graph: Graph, args, call=_eager):
+    """Evaluate `graph` on `args` with `call(row, inputs, params, src)` per equation: the
+    NumPy eager forms of the primitives by default.
+
+    >>> from transgrad.ir import Var, Eqn, Graph, Lit
+    >>> x = Var((), "float32", "x"); y = Var((), "float32", "y")
+    >>> run(Graph((x,), (Eqn("mul", (x, Lit(3.0)), (), y),), (y,)), [2.0])
+    [6.0]
+    """
     env = {id(v): a for v, a in zip(graph.inputs, args)}
     dels = last_uses(graph)
     for i, e in enumerate(graph.eqns):
@@ -33,33 +47,3 @@ def _run(graph: Graph, args, call):
         for v in dels.get(i, ()):
             del env[id(v)]
     return [env[id(x)] if isinstance(x, Var) else (None if x is None else x.value) for x in graph.outputs]
-
-
-def run(graph: Graph, args):
-    """Evaluate `graph` on arrays with the NumPy eager forms of its primitives.
-
-    >>> from transgrad.ir import Var, Eqn, Graph, Lit
-    >>> x = Var((), "float32", "x"); y = Var((), "float32", "y")
-    >>> run(Graph((x,), (Eqn("mul", (x, Lit(3.0)), (), y),), (y,)), [2.0])
-    [6.0]
-    """
-    return _run(graph, args, lambda op, ins, kw, src: op.impl(*ins, **kw))
-
-
-def run_tensors(graph: Graph, args):
-    """Evaluate `graph` on Tensors through `apply`, recording autograd nodes. A tracer that
-    records the run keeps each equation's own source line."""
-    from ._state import mode
-    from .tensor import apply
-
-    def call(op, ins, kw, src):
-        tracer = mode.tracer
-        if tracer is None or src is None:
-            return apply(op, *ins, **kw)
-        prev, tracer.src = tracer.src, src
-        try:
-            return apply(op, *ins, **kw)
-        finally:
-            tracer.src = prev
-
-    return _run(graph, args, call)

@@ -1,31 +1,38 @@
-"""THE op table: one row per primitive.
+"""THE op table: one row per primitive, and everything transgrad knows about it.
 
 A row gives the primitive's inputs, its params, the array expression that code generation
-emits (`xp` is the backend's array namespace, NumPy or jax.numpy), and its VJP written in
-transgrad's own Tensor API, so that running a rule on tracing tensors records the
-backward as ordinary IR (NOTE [rules trace]). The rule vocabulary is fixed: `g` is the
-output cotangent, `out` the primal result, then the inputs by name and the params as
-keywords. A rule returns one cotangent per input (None for none); NONDIFF marks a
-primitive with no gradient. A row's `name` is its grad_fn name, as PyTorch spells it.
-A rule reads the values PyTorch's formula saves (relu its result, div its operands), so
-that an in-place write raises exactly where PyTorch's does (NOTE [versions]).
+emits (`xp` is the backend's array namespace, NumPy or jax.numpy; `numpy=` and `jax=`
+give a backend's own spelling where it differs), and its VJP written against the operands'
+own Tensor methods, so that running a rule on tracing tensors records the backward as
+ordinary IR (NOTE [rules trace]). The rule vocabulary is fixed: `g` is the output
+cotangent, `out` the primal result, then the inputs by name and the params as keywords. A
+rule returns one cotangent per input (None for none); NONDIFF marks a primitive with no
+gradient. `reads` names the values the rule reads, which are what PyTorch's formula saves
+(relu its result, div its operands), so that an in-place write raises exactly where
+PyTorch's does (NOTE [versions]). The other facts passes and the printer ask a row: is it
+a view, elementwise, a comparison; the NumPy ufunc that may write into a dying buffer
+(NOTE [buffer reuse]); the Python operator and unit element constant folding uses; and
+the names under which PyTorch users reach it (`method` on Tensor, `function` on `tg`).
 """
 from __future__ import annotations
 
-import dis
+import operator
 
-from . import tensor as T
-from .codegen.template import Template
 from .rules import extreme_vjp, matmul_vjp, pow_vjp, reduced_count, split_vjp, sum_to, unreduce
 
 NONDIFF = None
 
 
 class Op:
-    __slots__ = ("name", "inputs", "variadic", "params", "template", "vjp", "grad_fn_name", "tpl", "impl",
-                 "uses_out", "view")
+    """One primitive (a row of OPS)."""
 
-    def __init__(self, name, inputs, params, template, vjp, grad_fn_name=None):
+    __slots__ = ("name", "inputs", "variadic", "params", "template", "vjp", "grad_fn_name", "reads", "view",
+                 "elementwise", "comparison", "floating", "ufunc", "py", "unit", "spellings", "method", "function",
+                 "impl")
+
+    def __init__(self, name, inputs, params, template, vjp, grad_fn=None, *, reads="", view=False,
+                 elementwise=False, comparison=False, floating=False, ufunc=None, py=None, unit=None, numpy=None,
+                 jax=None, method="", function=""):
         self.name = name
         names = inputs.split()
         self.variadic = bool(names) and names[-1].startswith("*")  # the last input may be `*xs`
@@ -33,15 +40,20 @@ class Op:
         self.params = tuple(params.split())
         self.template = template
         self.vjp = vjp
-        camel = "".join(p.capitalize() for p in name.split("_"))
-        self.grad_fn_name = grad_fn_name or f"{camel}Backward0"
-        self.tpl = Template(template)
-        self.impl = None
-        # NumPy may return a view of the first input (NOTE [versions]: views share versions)
-        self.view = name in ("reshape", "expand", "permute", "transpose", "getitem")
-        # does the rule read `out`? If not, the backward need not keep the result
-        self.uses_out = vjp is not None and any(
-            i.opname.startswith("LOAD_FAST") and i.argval == "out" for i in dis.get_instructions(vjp))  # the eager NumPy function, built from the template by backends.numpy
+        self.grad_fn_name = grad_fn or "".join(p.capitalize() for p in name.split("_")) + "Backward0"
+        self.reads = frozenset(reads.split())  # inputs (and `out`) whose values the rule reads
+        self.view = view  # NumPy may return a view of the first input (NOTE [views])
+        self.elementwise, self.comparison, self.floating = elementwise, comparison, floating
+        self.ufunc = ufunc  # NOTE [buffer reuse]: xp.<ufunc>(..., out=<a dying input>)
+        self.py, self.unit = py, unit  # constant folding: the Python operator, x (op) unit == x
+        self.spellings = {"numpy": numpy or template, "jax": jax or template}
+        self.method = name if method == "" else method  # Tensor.<method>, None: not a method
+        self.function = name if function == "" else function  # tg.<function>, None: not a function
+        self.impl = None  # the eager NumPy form: generated from the template on first use (tensor.dispatch)
+
+    @property
+    def uses_out(self):
+        return "out" in self.reads
 
     def __repr__(self):
         return f"<op {self.name}>"
@@ -50,92 +62,115 @@ class Op:
 OPS: dict[str, Op] = {}
 
 
-def op(name, inputs, params, template, vjp, grad_fn_name=None):
-    OPS[name] = Op(name, inputs, params, template, vjp, grad_fn_name)
+def op(name, inputs, params, template, vjp, grad_fn=None, **facts):
+    OPS[name] = Op(name, inputs, params, template, vjp, grad_fn, **facts)
 
 
-def _where(c, a, b):
-    return T.where(c, a, b)
+def binary(name, template, vjp, reads, **facts):
+    op(name, "a b", "", template, vjp, reads=reads, elementwise=True, **facts)
 
 
+def unary(name, template, vjp, reads, **facts):
+    op(name, "a", "", template, vjp, reads=reads, elementwise=True, **facts)
+
+
+def compare(name, template):
+    op(name, "a b", "", template, NONDIFF, comparison=True, elementwise=True)
+
+
+# Rules reach new primitives through the `_op` method of their operands: this table sits
+# below the tensor front end and imports none of it.
 def _index_put(g, idx, shape, index, accumulate):
-    return T.apply(OPS["index_put"], g, *idx, shape=shape, index=index, accumulate=accumulate)
+    return g._op("index_put", g, *idx, shape=shape, index=index, accumulate=accumulate)
 
 
 def _setitem(a, v, idx, index):
-    return T.apply(OPS["setitem"], a, v, *idx, index=index)
+    return a._op("setitem", a, v, *idx, index=index)
 
 
 def _getitem(g, idx, index):
-    return T.apply(OPS["getitem"], g, *idx, index=index)
+    return g._op("getitem", g, *idx, index=index)
 
 
 def _scatter_add(g, idx, shape, axis, keepdims):
     """The cotangent of picking `idx` along `axis`: g added at those places of zeros(shape)."""
     g = g if keepdims else g.reshape(idx.shape)
-    return T.apply(OPS["scatter_add"], g, idx, shape=shape, axis=axis)
+    return g._op("scatter_add", g, idx, shape=shape, axis=axis)
 
 
 def _take_along(g, idx, axis):
-    return T.apply(OPS["max_dim"], g, idx, axis=axis, keepdims=True)
+    return g._op("max_dim", g, idx, axis=axis, keepdims=True)
+
+
+def _tie(g, a, b, strict):
+    """maximum/minimum: all of g where `a` wins, half of it on a tie."""
+    return g.where(strict(a, b), (g * 0.5).where(a == b, 0))
 
 
 # fmt: off
-#  name         inputs   params                   emitted expression                                   vjp(g, out, *inputs, **params)
-op("add",       "a b",   "",                      "{a} + {b}",                                         lambda g, out, a, b: (sum_to(g, a), sum_to(g, b)))
-op("sub",       "a b",   "",                      "{a} - {b}",                                         lambda g, out, a, b: (sum_to(g, a), sum_to(-g, b)))
-op("mul",       "a b",   "",                      "{a} * {b}",                                         lambda g, out, a, b: (sum_to(g * b, a), sum_to(g * a, b)))
-op("div",       "a b",   "",                      "{a} / {b}",                                         lambda g, out, a, b: (sum_to(g / b, a), sum_to(-(g * a) / (b * b), b)))
-op("pow",       "a b",   "",                      "{a} ** {b}",                                        pow_vjp)
-op("maximum",   "a b",   "",                      "xp.maximum({a}, {b})",                              lambda g, out, a, b: (sum_to(_where(a > b, g, _where(a == b, g * 0.5, 0)), a), sum_to(_where(a < b, g, _where(a == b, g * 0.5, 0)), b)))
-op("minimum",   "a b",   "",                      "xp.minimum({a}, {b})",                              lambda g, out, a, b: (sum_to(_where(a < b, g, _where(a == b, g * 0.5, 0)), a), sum_to(_where(a > b, g, _where(a == b, g * 0.5, 0)), b)))
-op("neg",       "a",     "",                      "-{a}",                                              lambda g, out, a: (-g,))
-op("exp",       "a",     "",                      "xp.exp({a})",                                       lambda g, out, a: (g * out,))
-op("log",       "a",     "",                      "xp.log({a})",                                       lambda g, out, a: (g / a,))
-op("sin",       "a",     "",                      "xp.sin({a})",                                       lambda g, out, a: (g * a.cos(),))
-op("cos",       "a",     "",                      "xp.cos({a})",                                       lambda g, out, a: (-(g * a.sin()),))
-op("tanh",      "a",     "",                      "xp.tanh({a})",                                      lambda g, out, a: (g * (1 - out * out),))
-op("sigmoid",   "a",     "",                      "1 / (1 + xp.exp(-{a}))",                            lambda g, out, a: (g * out * (1 - out),))
-op("relu",      "a",     "",                      "xp.maximum({a}, 0)",                                lambda g, out, a: (_where(out > 0, g, 0),))
-op("abs",       "a",     "",                      "xp.abs({a})",                                       lambda g, out, a: (g * a.sign(),))
-op("sqrt",      "a",     "",                      "xp.sqrt({a})",                                      lambda g, out, a: (g / (2 * out),))
-op("clamp",     "a",     "lo hi",                 "xp.clip({a}, {lo}, {hi})",                          lambda g, out, a, lo, hi: (g * ((a >= lo) if lo is not None else 1) * ((a <= hi) if hi is not None else 1),), "ClampBackward1")
-op("where",     "c a b", "",                      "xp.where({c}, {a}, {b})",                           lambda g, out, c, a, b: (None, sum_to(_where(c, g, 0), a), sum_to(_where(c, 0, g), b)))
-op("astype",    "a",     "dtype",                 "{a}.astype({dtype})",                               lambda g, out, a, dtype: (g.astype(a.dtype) if a.dtype.kind == "f" else None,), "ToCopyBackward0")
+#      name         emitted expression                    vjp(g, out, *inputs, **params)                                                   reads        facts
+binary("add",       "{a} + {b}",                          lambda g, out, a, b: (sum_to(g, a), sum_to(g, b)),                                "",          ufunc="add", py=operator.add, unit=0)
+binary("sub",       "{a} - {b}",                          lambda g, out, a, b: (sum_to(g, a), sum_to(-g, b)),                               "",          ufunc="subtract", py=operator.sub, unit=0)
+binary("mul",       "{a} * {b}",                          lambda g, out, a, b: (sum_to(g * b, a), sum_to(g * a, b)),                        "a b",       ufunc="multiply", py=operator.mul, unit=1)
+binary("div",       "{a} / {b}",                          lambda g, out, a, b: (sum_to(g / b, a), sum_to(-(g * a) / (b * b), b)),           "a b",       ufunc="divide", py=operator.truediv, unit=1)
+binary("pow",       "{a} ** {b}",                         pow_vjp,                                                                         "a b out",   ufunc="power", py=operator.pow, unit=1)
+binary("maximum",   "xp.maximum({a}, {b})",               lambda g, out, a, b: (sum_to(_tie(g, a, b, operator.gt), a), sum_to(_tie(g, a, b, operator.lt), b)), "a b", ufunc="maximum")
+binary("minimum",   "xp.minimum({a}, {b})",               lambda g, out, a, b: (sum_to(_tie(g, a, b, operator.lt), a), sum_to(_tie(g, a, b, operator.gt), b)), "a b", ufunc="minimum")
+unary("neg",        "-{a}",                               lambda g, out, a: (-g,),                                                          "",          ufunc="negative")
+unary("exp",        "xp.exp({a})",                        lambda g, out, a: (g * out,),                                                     "out",       ufunc="exp", floating=True)
+unary("log",        "xp.log({a})",                        lambda g, out, a: (g / a,),                                                       "a",         ufunc="log", floating=True)
+unary("sin",        "xp.sin({a})",                        lambda g, out, a: (g * a.cos(),),                                                 "a",         ufunc="sin", floating=True)
+unary("cos",        "xp.cos({a})",                        lambda g, out, a: (-(g * a.sin()),),                                              "a",         ufunc="cos", floating=True)
+unary("tanh",       "xp.tanh({a})",                       lambda g, out, a: (g * (1 - out * out),),                                         "out",       ufunc="tanh", floating=True)
+unary("sigmoid",    "1 / (1 + xp.exp(-{a}))",             lambda g, out, a: (g * out * (1 - out),),                                         "out",       floating=True)
+unary("relu",       "xp.maximum({a}, 0)",                 lambda g, out, a: (g.where(out > 0, 0),),                                         "out")
+unary("abs",        "xp.abs({a})",                        lambda g, out, a: (g * a.sign(),),                                                "a",         ufunc="absolute")
+unary("sqrt",       "xp.sqrt({a})",                       lambda g, out, a: (g / (2 * out),),                                               "out",       ufunc="sqrt", floating=True)
+op("clamp",     "a",     "lo hi",                 "xp.clip({a}, {lo}, {hi})",                          lambda g, out, a, lo, hi: (g * ((a >= lo) if lo is not None else 1) * ((a <= hi) if hi is not None else 1),), "ClampBackward1", reads="a", elementwise=True)
+op("where",     "c a b", "",                      "xp.where({c}, {a}, {b})",                           lambda g, out, c, a, b: (None, sum_to(g.where(c, 0), a), sum_to(g.where(c.logical_not(), 0), b)), reads="c", elementwise=True)
+op("astype",    "a",     "dtype",                 "{a}.astype({dtype})",                               lambda g, out, a, dtype: (g.astype(a.dtype) if a.dtype.kind == "f" else None,), "ToCopyBackward0", method="to", function=None)
 op("clone",     "a",     "",                      "{a}.copy()",                                        lambda g, out, a: (g,))
-op("sum",       "a",     "axis keepdims",         "xp.sum({a}, axis={axis}, keepdims={keepdims})",     lambda g, out, a, axis, keepdims: (unreduce(g, a.shape, axis, keepdims),))
-op("mean",      "a",     "axis keepdims",         "xp.mean({a}, axis={axis}, keepdims={keepdims})",    lambda g, out, a, axis, keepdims: (unreduce(g / reduced_count(a.shape, axis), a.shape, axis, keepdims),))
-op("amax",      "a",     "axis keepdims",         "xp.max({a}, axis={axis}, keepdims={keepdims})",     lambda g, out, a, axis, keepdims: extreme_vjp(g, out, a, axis, keepdims), "MaxBackward1")
-op("amin",      "a",     "axis keepdims",         "xp.min({a}, axis={axis}, keepdims={keepdims})",     lambda g, out, a, axis, keepdims: extreme_vjp(g, out, a, axis, keepdims), "MinBackward1")
-op("max_dim",   "a idx", "axis keepdims",         "take_along({a}, {idx}, {axis}, {keepdims})",        lambda g, out, a, idx, axis, keepdims: (_scatter_add(g, idx, a.shape, axis, keepdims), None), "MaxBackward0")
-op("min_dim",   "a idx", "axis keepdims",         "take_along({a}, {idx}, {axis}, {keepdims})",        lambda g, out, a, idx, axis, keepdims: (_scatter_add(g, idx, a.shape, axis, keepdims), None), "MinBackward0")
-op("scatter_add", "v idx", "shape axis",          "scatter_add({shape}, {v}, {idx}, {axis})",          lambda g, out, v, idx, shape, axis: (_take_along(g, idx, axis), None))
-op("norm",      "a",     "axis keepdims",         "xp.sqrt(xp.sum({a} * {a}, axis={axis}, keepdims={keepdims}))", lambda g, out, a, axis, keepdims: (unreduce(g, a.shape, axis, keepdims) * a / unreduce(_where(out == 0, 1, out), a.shape, axis, keepdims),), "LinalgVectorNormBackward0")
-op("reshape",   "a",     "shape",                 "xp.reshape({a}, {shape})",                          lambda g, out, a, shape: (g.reshape(a.shape),), "ViewBackward0")
-op("expand",    "a",     "shape",                 "xp.broadcast_to({a}, {shape})",                     lambda g, out, a, shape: (sum_to(g, a),))
-op("permute",   "a",     "axes",                  "xp.transpose({a}, {axes})",                         lambda g, out, a, axes: (g.permute(*sorted(range(len(axes)), key=axes.__getitem__)),))
-op("transpose", "a",     "dim0 dim1",             "xp.swapaxes({a}, {dim0}, {dim1})",                  lambda g, out, a, dim0, dim1: (g.transpose(dim0, dim1),))
-op("matmul",    "a b",   "",                      "{a} @ {b}",                                         lambda g, out, a, b: matmul_vjp(g, a, b), "MmBackward0")
-op("softmax",   "a",     "axis",                  "softmax({a}, {axis})",                              lambda g, out, a, axis: (out * (g - (g * out).sum(dim=axis, keepdim=True)),))
-op("log_softmax", "a",   "axis",                  "log_softmax({a}, {axis})",                          lambda g, out, a, axis: (g - out.exp() * g.sum(dim=axis, keepdim=True),))
-op("getitem",   "a *idx", "index",                "{a}[{index}]",                                      lambda g, out, a, *idx, index: (_index_put(g, idx, a.shape, index, any(i.dtype.kind != "b" for i in idx)),) + (None,) * len(idx), "IndexBackward0")
-op("setitem",   "a v *idx", "index",              "setitem({a}, {v}, xp.s_[{index}])",                  lambda g, out, a, v, *idx, index: (_setitem(g, 0, idx, index), sum_to(_getitem(g, idx, index), v)) + (None,) * len(idx), "IndexPutBackward0")
-op("index_put", "v *idx", "shape index accumulate", "index_put({shape}, {v}, xp.s_[{index}], {accumulate})", lambda g, out, v, *idx, shape, index, accumulate: (_getitem(g, idx, index),) + (None,) * len(idx))
-op("cat",       "*xs",   "axis",                  "xp.concatenate({xs}, axis={axis})",                 lambda g, out, *xs, axis: split_vjp(g, xs, axis, stacked=False))
-op("stack",     "*xs",   "axis",                  "xp.stack({xs}, axis={axis})",                       lambda g, out, *xs, axis: split_vjp(g, xs, axis, stacked=True))
-op("full",      "",      "shape value dtype",     "xp.full({shape}, {value}, {dtype})",                lambda g, out, shape, value, dtype: ())
-op("hook",      "g fn",  "",                      "run_hook({fn}, {g})",                                NONDIFF)
-op("all_finite", "a",    "",                      "xp.all(xp.isfinite({a}))",                           NONDIFF)
-op("lt",        "a b",   "",                      "{a} < {b}",                                         NONDIFF)
-op("le",        "a b",   "",                      "{a} <= {b}",                                        NONDIFF)
-op("gt",        "a b",   "",                      "{a} > {b}",                                         NONDIFF)
-op("ge",        "a b",   "",                      "{a} >= {b}",                                        NONDIFF)
-op("eq",        "a b",   "",                      "{a} == {b}",                                        NONDIFF)
-op("ne",        "a b",   "",                      "{a} != {b}",                                        NONDIFF)
-op("logical_and", "a b", "",                      "{a} & {b}",                                         NONDIFF)
-op("logical_or", "a b",  "",                      "{a} | {b}",                                         NONDIFF)
-op("logical_not", "a",   "",                      "~{a}",                                              NONDIFF)
-op("sign",      "a",     "",                      "xp.sign({a})",                                      NONDIFF)
+op("sum",       "a",     "axis keepdims",         "xp.sum({a}, axis={axis}, keepdims={keepdims})",     lambda g, out, a, axis, keepdims: (unreduce(g, a.shape, axis, keepdims),),
+   numpy="xp.add.reduce({a}, axis={axis}, keepdims={keepdims})")  # the ufunc method skips NumPy's Python wrappers
+op("mean",      "a",     "axis keepdims",         "xp.mean({a}, axis={axis}, keepdims={keepdims})",    lambda g, out, a, axis, keepdims: (unreduce(g / reduced_count(a.shape, axis), a.shape, axis, keepdims),),
+   numpy="mean({a}, axis={axis}, keepdims={keepdims})")
+op("amax",      "a",     "axis keepdims",         "xp.max({a}, axis={axis}, keepdims={keepdims})",     lambda g, out, a, axis, keepdims: extreme_vjp(g, out, a, axis, keepdims), "MaxBackward1", reads="a out",
+   numpy="xp.maximum.reduce({a}, axis={axis}, keepdims={keepdims})")
+op("amin",      "a",     "axis keepdims",         "xp.min({a}, axis={axis}, keepdims={keepdims})",     lambda g, out, a, axis, keepdims: extreme_vjp(g, out, a, axis, keepdims), "MinBackward1", reads="a out",
+   numpy="xp.minimum.reduce({a}, axis={axis}, keepdims={keepdims})")
+op("max_dim",   "a idx", "axis keepdims",         "take_along({a}, {idx}, axis={axis}, keepdims={keepdims})", lambda g, out, a, idx, axis, keepdims: (_scatter_add(g, idx, a.shape, axis, keepdims), None), "MaxBackward0", reads="idx", method="max", function="max")
+op("min_dim",   "a idx", "axis keepdims",         "take_along({a}, {idx}, axis={axis}, keepdims={keepdims})", lambda g, out, a, idx, axis, keepdims: (_scatter_add(g, idx, a.shape, axis, keepdims), None), "MinBackward0", reads="idx", method="min", function="min")
+op("scatter_add", "v idx", "shape axis",          "scatter_add({v}, {idx}, shape={shape}, axis={axis})", lambda g, out, v, idx, shape, axis: (_take_along(g, idx, axis), None), reads="idx", method=None, function=None)
+op("norm",      "a",     "axis keepdims",         "xp.sqrt(xp.sum({a} * {a}, axis={axis}, keepdims={keepdims}))", lambda g, out, a, axis, keepdims: (unreduce(g, a.shape, axis, keepdims) * a / unreduce(out.where(out != 0, 1), a.shape, axis, keepdims),), "LinalgVectorNormBackward0", reads="a out",
+   numpy="vector_norm({a}, axis={axis}, keepdims={keepdims})")
+op("reshape",   "a",     "shape",                 "xp.reshape({a}, {shape})",                          lambda g, out, a, shape: (g.reshape(a.shape),), "ViewBackward0", view=True)
+op("expand",    "a",     "shape",                 "xp.broadcast_to({a}, {shape})",                     lambda g, out, a, shape: (sum_to(g, a),), view=True, function=None)
+op("permute",   "a",     "axes",                  "xp.transpose({a}, {axes})",                         lambda g, out, a, axes: (g.permute(*sorted(range(len(axes)), key=axes.__getitem__)),), view=True)
+op("transpose", "a",     "dim0 dim1",             "xp.swapaxes({a}, {dim0}, {dim1})",                  lambda g, out, a, dim0, dim1: (g.transpose(dim0, dim1),), view=True)
+op("matmul",    "a b",   "",                      "{a} @ {b}",                                         lambda g, out, a, b: matmul_vjp(g, a, b), "MmBackward0", reads="a b")
+op("softmax",   "a",     "axis",                  "softmax({a}, axis={axis})",                         lambda g, out, a, axis: (out * (g - (g * out).sum(dim=axis, keepdim=True)),), reads="out")
+op("log_softmax", "a",   "axis",                  "log_softmax({a}, axis={axis})",                     lambda g, out, a, axis: (g - out.exp() * g.sum(dim=axis, keepdim=True),), reads="out")
+op("getitem",   "a *idx", "index",                "{a}[{index}]",                                      lambda g, out, a, *idx, index: (_index_put(g, idx, a.shape, index, any(i.dtype.kind != "b" for i in idx)),) + (None,) * len(idx), "IndexBackward0", reads="idx", view=True,
+   jax="take({a}, xp.s_[{index}], mask_counts={mask_counts})", method="__getitem__", function=None)
+op("setitem",   "a v *idx", "index",              "setitem({a}, {v}, xp.s_[{index}])",                 lambda g, out, a, v, *idx, index: (_setitem(g, 0, idx, index), sum_to(_getitem(g, idx, index), v)) + (None,) * len(idx), "IndexPutBackward0", reads="idx",
+   jax="setitem({a}, {v}, xp.s_[{index}], mask_counts={mask_counts})", method="__setitem__", function=None)
+op("index_put", "v *idx", "shape index accumulate", "zeros_with({v}, xp.s_[{index}], shape={shape}, accumulate={accumulate})", lambda g, out, v, *idx, shape, index, accumulate: (_getitem(g, idx, index),) + (None,) * len(idx), reads="idx",
+   jax="zeros_with({v}, xp.s_[{index}], shape={shape}, accumulate={accumulate}, mask_counts={mask_counts})", method=None, function=None)
+op("cat",       "*xs",   "axis",                  "xp.concatenate({xs}, axis={axis})",                 lambda g, out, *xs, axis: split_vjp(g, xs, axis, stacked=False), method=None)
+op("stack",     "*xs",   "axis",                  "xp.stack({xs}, axis={axis})",                       lambda g, out, *xs, axis: split_vjp(g, xs, axis, stacked=True), method=None)
+op("full",      "",      "shape value dtype",     "xp.full({shape}, {value}, {dtype})",                lambda g, out, shape, value, dtype: (), method=None)
+op("hook",      "g fn",  "",                      "{fn}({g})",                                         NONDIFF, method=None, function=None)
+op("all_finite", "a",    "",                      "xp.all(xp.isfinite({a}))",                          NONDIFF, method=None, function=None)
+compare("lt",   "{a} < {b}")
+compare("le",   "{a} <= {b}")
+compare("gt",   "{a} > {b}")
+compare("ge",   "{a} >= {b}")
+compare("eq",   "{a} == {b}")
+compare("ne",   "{a} != {b}")
+op("logical_and", "a b", "",                      "{a} & {b}",                                         NONDIFF, elementwise=True)
+op("logical_or", "a b",  "",                      "{a} | {b}",                                         NONDIFF, elementwise=True)
+op("logical_not", "a",   "",                      "~{a}",                                              NONDIFF, elementwise=True)
+op("sign",      "a",     "",                      "xp.sign({a})",                                      NONDIFF, elementwise=True)
 op("argmax",    "a",     "axis keepdims",         "xp.argmax({a}, axis={axis}, keepdims={keepdims})",  NONDIFF)
 op("argmin",    "a",     "axis keepdims",         "xp.argmin({a}, axis={axis}, keepdims={keepdims})",  NONDIFF)
 # fmt: on

@@ -1,17 +1,16 @@
 """Structural helpers for VJP rules, written in the Tensor API so rules trace into IR.
 
-Broadcasting is undone in exactly one place, `sum_to` (NOTE [broadcasting]): every binary
-rule passes its raw cotangent through it.
+They call methods of their operands only (no import of the tensor front end): the op table
+and its rules sit below it. Broadcasting is undone in exactly one place, `sum_to` (NOTE
+[broadcasting]): every binary rule passes its raw cotangent through it.
 """
 from __future__ import annotations
 
 import math
 
-from . import tensor as T
-
 
 def _is_tensor(x):
-    return isinstance(x, T.Tensor)
+    return hasattr(x, "_op")  # a Tensor (Python scalars take no cotangent)
 
 
 def sum_to(g, like):
@@ -37,7 +36,7 @@ def pow_vjp(g, out, a, b):
     if not _is_tensor(b):
         return ga, None
     if _is_tensor(a):
-        log_a = T.where(a == 0, 0, a.log())
+        log_a = a.log().where(a != 0, 0)
     else:
         log_a = math.log(a) if a > 0 else (0.0 if a == 0 else math.nan)
     return ga, sum_to(g * out * log_a, b)

@@ -1,18 +1,20 @@
-"""The tracer: records every primitive a run executes as IR, with the user's source lines.
+"""The tracer (layer 5): records every primitive a run executes as IR, with the user's
+source lines, and names values after the user's variables.
 
 Values stay concrete while tracing (each op also runs), so shapes, dtypes and the
-decisions of data-dependent Python control flow are known exactly.
+decisions of data-dependent Python control flow are known exactly. A `Tracer` records the
+backward rules the engine replays; a `ForwardTracer` records a user function for
+`tg.compile`.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import libcst as cst
 import numpy as np
 
 from . import tensor as T
-from ._state import mode, user_src
+from ._state import user_src, using
 from .ir import Eqn, Lit, Src, Var
 
 
@@ -21,15 +23,19 @@ class TraceError(RuntimeError):
 
 
 class Tracer:
+    """Records the operations of a backward's rules (NOTE [rules trace])."""
+
+    compiling = False  # a ForwardTracer records a user function: guards, captures, constants
+
     def __init__(self, src=None):
         self.eqns = []
         self.inputs = []
         self.vars = {}  # id(Tensor) -> Var
         self.keep = []  # traced tensors stay alive so that their ids stay unique
-        self.src = src  # fixed source for every eqn; None = the user's current line
+        self.src = src  # fixed source for every eqn; None: the user's current line; False: none
 
     def placeholder(self, data, hint):
-        t = T._new(data)
+        t = T.new(data)
         # an array, or a Python object (a hook) passed through to the code
         v = Var(getattr(data, "shape", ()), getattr(data, "dtype", np.dtype(object)), hint)
         self.inputs.append(v)
@@ -64,7 +70,7 @@ class Tracer:
         if src is None:
             s = user_src()
             src = s and Src(*s)
-        self.eqns.append(Eqn(op.name, tuple(ins), tuple(params.items()), v, src))
+        self.eqns.append(Eqn(op.name, tuple(ins), tuple(params.items()), v, src or None))
 
     def alias(self, new, old):
         v = self.vars.get(id(old))
@@ -77,6 +83,10 @@ class Tracer:
 
     def constant(self, t):
         pass
+
+    def is_input(self, t):
+        """Is `t` one of the traced function's inputs (which it must not modify in place)?"""
+        return False
 
     def concretize(self, t, how):
         s = user_src()
@@ -131,18 +141,22 @@ class ForwardTracer(Tracer):
 
     def arg(self, data, requires_grad, hint):
         t = self.placeholder(data, hint)
-        t._rg = requires_grad
+        t._requires_grad = requires_grad
         return t
 
-    def capture(self, t):
-        from .autodiff import _leaf_name
+    compiling = True
 
+    def is_input(self, t):
+        v = self.vars.get(id(t))
+        return v is not None and (v in self.inputs or any(v is c for c, _ in self.captured))
+
+    def capture(self, t):
         if t.grad_fn is not None and id(t.grad_fn) in self.node_out:  # a new view of a traced value
             v = self.node_out[id(t.grad_fn)]
             self.vars[id(t)] = v
             self.keep.append(t)
             return v
-        v = Var(t.shape, t.dtype, _leaf_name(t, "captured"))
+        v = Var(t.shape, t.dtype, leaf_name(t, "captured"))
         self.vars[id(t)] = v
         self.keep.append(t)
         self.captured.append((v, t))
@@ -203,14 +217,9 @@ class ForwardTracer(Tracer):
         return np.asarray(expected, d.dtype).reshape(d.shape) if decided else None
 
 
-@contextlib.contextmanager
 def tracing(tracer, grad=False):
-    prev, mode.tracer = mode.tracer, tracer
-    prev_grad, mode.grad_enabled = mode.grad_enabled, grad
-    try:
-        yield tracer
-    finally:
-        mode.tracer, mode.grad_enabled = prev, prev_grad
+    """`with tracing(tracer):` the operations run now are recorded by `tracer`."""
+    return using(tracer=tracer, grad_enabled=grad)
 
 
 # ---- names from the user's source -----------------------------------------------------------
@@ -258,6 +267,16 @@ def _assignment(file, line):
     callee = value.func if isinstance(value, cst.Call) else None
     callee = callee.attr.value if isinstance(callee, cst.Attribute) else getattr(callee, "value", None)
     return target.value, max(counter.n, 1), callee
+
+
+CONSTRUCTORS = {"Variable", "tensor", "Tensor", "FloatTensor", "DoubleTensor", "ones", "zeros", "full", "eye",
+                "arange", "randn", "rand", "from_numpy", "ones_like", "zeros_like", "requires_grad_"}
+
+
+def leaf_name(t, default):
+    """The variable a user tensor was assigned to, when its line is `name = constructor(...)`."""
+    a = assigned_name(t._source)
+    return a[0] if a and a[2] in CONSTRUCTORS else default
 
 
 def assigned_name(src):

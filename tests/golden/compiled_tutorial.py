@@ -5,11 +5,11 @@ def tutorial_forward(x):
     mul = y * y
     z = mul * 3;  del mul
     # out = z.mean()  [compiled_functions.py:9]
-    out = mean(z, None, False);  del z
+    out = mean(z, axis=None, keepdims=False);  del z
     return (out, y)
 
 
-def tutorial_backward(y, g_out):
+def tutorial_backward(g_out, y):
     # grad of: out = z.mean()  [compiled_functions.py:9]
     # grad of: z = y * y * 3  [compiled_functions.py:8]
     g_mul = g_out * 0.75

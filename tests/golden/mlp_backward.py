@@ -3,7 +3,7 @@ def loss_backward(g_loss, log_softmax_1, h, w2, x):
     g_mean = -g_loss
     div = g_mean / 4
     g_getitem = xp.broadcast_to(div, (4,))
-    g_log_softmax = index_put((4, 2), g_getitem, xp.s_[:, 0], False);  del g_getitem
+    g_log_softmax = zeros_with(g_getitem, xp.s_[:, 0], shape=(4, 2), accumulate=False);  del g_getitem
     exp = xp.exp(log_softmax_1);  del log_softmax_1
     sum_1 = xp.add.reduce(g_log_softmax, axis=(1,), keepdims=True)
     mul = exp * sum_1;  del exp, sum_1

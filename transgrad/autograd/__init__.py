@@ -1,11 +1,12 @@
 """`transgrad.autograd`: the tutorial's spelling and the functional interface."""
-from .._state import enable_grad, no_grad
-from ..autodiff import backward, grad
+from .._state import enable_grad, mode, no_grad, set_grad_enabled, using
+from ..engine import backward, grad
+from ..tensor import Tensor, leaf_tensor, to_array
 from .function import Function
 from .gradcheck import gradcheck
 
 
-class detect_anomaly:
+class detect_anomaly(using):
     """Context manager: generated backward code checks every gradient it computes for NaN
     or infinity and raises, naming the operation and the user's forward source line.
 
@@ -18,22 +19,10 @@ class detect_anomaly:
     """
 
     def __init__(self, check_nan=True):
-        self.check = check_nan
-
-    def __enter__(self):
-        from .._state import mode
-
-        self.prev, mode.anomaly = mode.anomaly, self.check
-
-    def __exit__(self, *exc):
-        from .._state import mode
-
-        mode.anomaly = self.prev
+        super().__init__(anomaly=bool(check_nan))
 
 
-def set_detect_anomaly(mode_on):
-    from .._state import mode
-
+def set_detect_anomaly(mode_on: bool) -> None:
     mode.anomaly = bool(mode_on)
 
 
@@ -47,10 +36,9 @@ def Variable(tensor, requires_grad=False):
     tensor([[1., 1.],
             [1., 1.]], requires_grad=True)
     """
-    from ..tensor import Tensor, _leaf, _to_array
-
-    data = tensor._data if isinstance(tensor, Tensor) else _to_array(tensor, where="Variable()")
-    return _leaf(data, requires_grad)
+    data = tensor._data if isinstance(tensor, Tensor) else to_array(tensor, where="Variable()")
+    return leaf_tensor(data, requires_grad)
 
 
-__all__ = ["Variable", "detect_anomaly", "set_detect_anomaly", "Function", "backward", "grad", "gradcheck", "no_grad", "enable_grad"]
+__all__ = ["Variable", "detect_anomaly", "set_detect_anomaly", "Function", "backward", "grad", "gradcheck", "no_grad",
+           "enable_grad", "set_grad_enabled"]

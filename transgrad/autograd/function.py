@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from .._state import mode, no_grad, user_src
+from ..tensor import Tensor, new
+from ..tensor.dispatch import wrap
+from ..tensor.records import Node, edge
 
 
 class FunctionCtx:
@@ -75,9 +78,6 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        from ..autodiff import Node, _edge
-        from ..tensor import Tensor, _new, _wrap
-
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():
@@ -85,7 +85,7 @@ class Function:
         if not isinstance(out, Tensor):
             if isinstance(out, tuple):
                 raise NotImplementedError(f"{cls.__name__}.forward: returning several tensors is not supported yet")
-            out = _wrap(out)
+            out = wrap(out)
         if not (mode.grad_enabled and any(ctx.needs_input_grad)):
             return out
         slots, extras = [], []
@@ -105,9 +105,9 @@ class Function:
                 extras.append(value)
         op = _CustomOp(cls)
         params = {"ctx": ctx, "slots": tuple(slots), "nargs": len(args), "attrs": tuple(attrs)}
-        node = Node(op, tuple(args) + tuple(extras), params, out._data, user_src())
-        node.next = tuple(_edge(a) for a in args) + (None,) * len(extras)
-        result = _new(out._data, requires_grad=True, grad_fn=node)
+        edges = tuple(edge(a) for a in args) + (None,) * len(extras)
+        node = Node(op, tuple(args) + tuple(extras), params, out._data, user_src(), edges)
+        result = new(out._data, requires_grad=True, grad_fn=node)
         if mode.tracer is not None:  # the forward's operations were recorded: its result is this tensor
             mode.tracer.alias(result, out)
             mode.tracer.produced(result)

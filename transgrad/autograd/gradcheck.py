@@ -19,7 +19,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     True
     """
     from .._state import no_grad
-    from ..autodiff import grad
+    from ..engine import grad
     from ..tensor import Tensor, tensor
 
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)

@@ -15,12 +15,10 @@ import libcst as cst
 from ..index import Arr, Mask, Sl, mask_counts
 from ..ir import Graph, Src, Var
 from ..ops import OPS
-from ..backends.numpy import HELPERS, TEMPLATES
 from ..passes import last_uses
 from .names import Namespace
-from .template import literal
+from .template import literal, parsed
 
-HELPER_NAMES = tuple(HELPERS) + ("take", "_static")  # every backend's helpers
 _SEMI = cst.Semicolon(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("  "))
 
 
@@ -37,17 +35,15 @@ def _index_elements(spec, args):
     return [cst.SubscriptElement(el(i)) for i in spec]
 
 
-def expression(op, args, params, templates=None):
-    """The filled template of primitive `op` on argument nodes `args`; `templates` holds a
-    backend's overrides of the table's forms."""
+def expression(op, args, params, spelling="numpy"):
+    """The filled template of primitive `op` on argument nodes `args`, in a backend's
+    `spelling` of it (the row's `numpy=` or `jax=` form where it has one)."""
+    row = OPS[op]
     if "into" in params:  # NOTE [buffer reuse]: xp.<ufunc>(*args, out=<the dying input>)
-        from ..passes.reuse import UFUNCS
-
         tight = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
         call_args = [cst.Arg(a) for a in args] + [cst.Arg(args[params["into"]], keyword=cst.Name("out"), equal=tight)]
-        return cst.Call(cst.Attribute(cst.Name("xp"), cst.Name(UFUNCS[op])), call_args)
-    row = OPS[op]
-    tpl = (templates or {}).get(op, row.tpl)
+        return cst.Call(cst.Attribute(cst.Name("xp"), cst.Name(row.ufunc)), call_args)
+    tpl = parsed(row.spellings[spelling])
     fixed = row.inputs[:-1] if row.variadic else row.inputs
     subs = dict(zip(fixed, args))
     rest = args[len(fixed):]
@@ -112,9 +108,9 @@ def _guard_text(test, kw, first_del, ndel):
     return _format(code)
 
 
-def _statement_shape(e, ndel, templates):
+def _statement_shape(e, ndel, spelling):
     argsig, args = _shape_args(e.ins)
-    key = (id(templates), e.op, e.params, argsig, ndel)
+    key = (spelling, e.op, e.params, argsig, ndel)
     text = _printed.get(key)
     if text is None:
         first_del = 1 + sum(a is None for a in argsig)
@@ -122,7 +118,7 @@ def _statement_shape(e, ndel, templates):
             text = _printed[key] = _guard_text(args[0], e.kw, first_del, ndel)
             return text
         semi = _SEMI if ndel else cst.MaybeSentinel.DEFAULT
-        small = [cst.Assign([cst.AssignTarget(_sentinel(0))], expression(e.op, args, e.kw, templates), semicolon=semi)]
+        small = [cst.Assign([cst.AssignTarget(_sentinel(0))], expression(e.op, args, e.kw, spelling), semicolon=semi)]
         if ndel:
             small.append(_del(first_del, ndel))
         text = _printed[key] = _format(_MODULE.code_for_node(cst.SimpleStatementLine(small)))
@@ -136,16 +132,13 @@ def _format(code):
                    for i, p in enumerate(parts))
 
 
-_COMPARISONS = {"lt", "le", "gt", "ge", "eq", "ne"}
-
-
-def _fused_guard_shape(cmp, guard, ndel, templates):
+def _fused_guard_shape(cmp, guard, ndel, spelling):
     """`if not norm < 1000: raise GuardFailed(0)`: a comparison only its guard reads, inlined."""
     argsig, args = _shape_args(cmp.ins)
-    key = ("fused", id(templates), cmp.op, cmp.params, argsig, guard.params, ndel)
+    key = ("fused", spelling, cmp.op, cmp.params, argsig, guard.params, ndel)
     text = _printed.get(key)
     if text is None:
-        test = expression(cmp.op, args, cmp.kw, templates)
+        test = expression(cmp.op, args, cmp.kw, spelling)
         text = _printed[key] = _guard_text(test, guard.kw, 1 + sum(a is None for a in argsig), ndel)
     return text
 
@@ -170,10 +163,11 @@ def _guard_statement(value, expected, index):
 _MODULE = cst.Module([])
 
 
-def emit(graph: Graph, name: str, templates=None, constants=(), bound=None,
+def emit(graph: Graph, name: str, spelling="numpy", reserved=(), constants=(), bound=None,
          as_tuple=False) -> str:
-    """Source text of `def name(<inputs>): ...` computing `graph` with `xp` ops
-    (`templates`: a backend's overrides of op-table forms; NumPy's by default).
+    """Source text of `def name(<inputs>): ...` computing `graph` with `xp` ops, in a
+    backend's `spelling` of the op table; `reserved` are names the code must not take (the
+    backend's helpers).
 
     Inputs listed in `constants` are not parameters: they are read as module globals, and
     `bound` (a dict) receives each one's name (FX's "source plus globals").
@@ -185,8 +179,7 @@ def emit(graph: Graph, name: str, templates=None, constants=(), bound=None,
         y = x * 2;  del x
         return y
     """
-    templates = TEMPLATES if templates is None else templates
-    ns = Namespace(reserved=HELPER_NAMES)
+    ns = Namespace(reserved=reserved)
     nm = {id(v): ns.create(v.hint) for v in graph.inputs}
     consts = {id(v) for v in constants}
     outputs = {id(x) for x in graph.outputs if isinstance(x, Var)}
@@ -210,7 +203,7 @@ def emit(graph: Graph, name: str, templates=None, constants=(), bound=None,
                 lines.append(_comment(e.src))
         prev_src = e.src
         nxt = eqns[i + 1] if i + 1 < len(eqns) else None
-        fused = (e.op in _COMPARISONS and nxt is not None and nxt.op == "guard" and nxt.ins[0] is e.out
+        fused = (e.op != "guard" and OPS[e.op].comparison and nxt is not None and nxt.op == "guard" and nxt.ins[0] is e.out
                  and uses[id(e.out)] == 1 and e.out.shape == () and id(e.out) not in outputs)
         # NOTE [liveness]: 0-d values are not worth a `del` (no memory to give back)
         dying = [v for v in dels.get(i, ()) + (dels.get(i + 1, ()) if fused else ())
@@ -220,7 +213,7 @@ def emit(graph: Graph, name: str, templates=None, constants=(), bound=None,
             skip = True
             dying = [v for v in dying if v.shape != ()]
             names += [nm[id(v)] for v in dying]
-            lines.append("    " + _fused_guard_shape(e, nxt, len(dying), templates).format("", *names))
+            lines.append("    " + _fused_guard_shape(e, nxt, len(dying), spelling).format("", *names))
             continue
         reuse = None
         if e.op != "guard":  # `y = y * 2`: a value dying here hands its name to a result of its name
@@ -234,7 +227,7 @@ def emit(graph: Graph, name: str, templates=None, constants=(), bound=None,
         if e.op != "guard" and reuse is None:
             nm[id(e.out)] = ns.create(e.out.hint)
         names.insert(0, nm.get(id(e.out), ""))
-        lines.append("    " + _statement_shape(e, len(dying), templates).format(*names))
+        lines.append("    " + _statement_shape(e, len(dying), spelling).format(*names))
     outs = [cst.Name("None") if x is None else (cst.Name(nm[id(x)]) if isinstance(x, Var) else literal(x.value))
             for x in graph.outputs]
     single = len(outs) == 1 and not as_tuple
@@ -244,7 +237,7 @@ def emit(graph: Graph, name: str, templates=None, constants=(), bound=None,
     return header + "\n" + "".join(lines) + tail
 
 
-def impl_source(op, templates=None) -> str:
+def impl_source(op, spelling="numpy") -> str:
     """`def add_impl(a, b): return a + b`: the eager form of a primitive, from its template."""
     args = {n: cst.Name(n) for n in op.inputs + op.params}
     star = op.inputs[-1] if op.variadic else None
@@ -254,7 +247,7 @@ def impl_source(op, templates=None) -> str:
         star_arg=cst.Param(cst.Name(star)) if star else (cst.ParamStar() if op.params else cst.MaybeSentinel.DEFAULT),
         kwonly_params=[cst.Param(cst.Name(n)) for n in op.params],
     )
-    tpl = (templates or {}).get(op.name, op.tpl)
+    tpl = parsed(op.spellings[spelling])
     body = cst.IndentedBlock([cst.SimpleStatementLine([cst.Return(tpl.fill(args))])])
     return cst.Module([cst.FunctionDef(cst.Name(op.name + "_impl"), params, body)]).code
 

@@ -8,8 +8,9 @@ RESERVED = set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist) | 
 
 
 @functools.lru_cache(maxsize=4096)
-def _base(hint):
-    base = re.sub(r"\W", "_", hint or "v")
+def identifier(hint):
+    """`hint` made a valid Python identifier (`<lambda>` -> `lambda`, `2x` -> `v_2x`)."""
+    base = re.sub(r"\W", "_", (hint or "v").strip("<>"))
     return base if base.isidentifier() else "v_" + base
 
 
@@ -19,7 +20,7 @@ class Namespace:
         self.counts = {}
 
     def create(self, hint: str) -> str:
-        base = _base(hint)
+        base = identifier(hint)
         name = base
         while name in self.used:
             self.counts[base] = n = self.counts.get(base, 0) + 1

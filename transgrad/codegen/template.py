@@ -8,6 +8,7 @@ constructions instead of a parse (NOTE [templates]).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 
@@ -17,6 +18,12 @@ import numpy as np
 _PH = re.compile(r"\{(\w+)\}")
 _SENT = "__tg_{}__"
 _SENT_RE = re.compile(r"__tg_(\w+)__")
+
+
+@functools.lru_cache(maxsize=None)
+def parsed(text: str) -> "Template":
+    """The template of an op-table spelling, parsed on first use."""
+    return Template(text)
 
 
 class Template:

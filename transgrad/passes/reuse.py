@@ -3,11 +3,7 @@ import math
 import numpy as np
 
 from ..ir import Graph, Var
-
-# the elementwise primitives whose NumPy forms are ufuncs that can write into an `out=` buffer
-UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "neg": "negative", "exp": "exp",
-          "log": "log", "sin": "sin", "cos": "cos", "tanh": "tanh", "sqrt": "sqrt", "abs": "absolute",
-          "maximum": "maximum", "minimum": "minimum", "pow": "power"}
+from ..ops import OPS
 
 
 MIN_SIZE = 1 << 16  # elements: below this NumPy's small-array allocations are cheaper than `out=`
@@ -27,7 +23,7 @@ def reuse_buffers(g: Graph, min_size=MIN_SIZE) -> Graph:
     owned = set()  # Vars whose buffer a ufunc of this graph allocated
     out = []
     for i, e in enumerate(g.eqns):
-        if e.op in UFUNCS:
+        if getattr(OPS.get(e.op), "ufunc", None) is not None:  # its NumPy form can write into an `out=` buffer
             if math.prod(e.out.shape) >= min_size and np.dtype(e.out.dtype).kind == "f":
                 dying = {id(v) for v in dels.get(i, ())}
                 for k, x in enumerate(e.ins):

@@ -1,9 +1,11 @@
 from ..ir import Eqn, Graph, Lit, Var
+from ..ops import OPS
 
-import operator
 
-_ELEMENTWISE = {"add", "sub", "mul", "div", "pow"}
-_PY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv, "pow": operator.pow}
+def _arithmetic(op):
+    """An elementwise row with a Python operator (add, sub, mul, div, pow): what folds."""
+    row = OPS.get(op)  # a guard is an equation of the IR, not a row
+    return row is not None and row.py is not None
 
 
 def _broadcast(a, b):
@@ -47,9 +49,9 @@ def simplify(g: Graph) -> Graph:
     def add(e):
         if e.op == "expand" and made.get(id(e.ins[0])) is not None and made[id(e.ins[0])].op == "full":
             e = Eqn("full", (), (("shape", e.kw["shape"]),) + made[id(e.ins[0])].params[1:], e.out, e.src)
-        if e.op in _ELEMENTWISE:
+        if _arithmetic(e.op):
             e = _fold_constants(e, made)
-        if e.op in _ELEMENTWISE:
+        if _arithmetic(e.op):
             e = _inline_scalar_constants(e, made)
             same = _identity(e)
             if same is not None:  # x * 1, x / 1, x + 0, x - 0, x ** 1
@@ -67,7 +69,7 @@ def simplify(g: Graph) -> Graph:
     for e in g.eqns:
         if any(isinstance(x, Var) and id(x) in sub for x in e.ins):
             e = e._replace(ins=tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in e.ins))
-        add(_sink_broadcast(e, made, uses, add) if e.op in _ELEMENTWISE else e)
+        add(_sink_broadcast(e, made, uses, add) if _arithmetic(e.op) else e)
     outputs = tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in g.outputs)
     return g.replace(eqns=tuple(out), outputs=outputs)
 
@@ -88,7 +90,7 @@ def _fold_constants(e, made):
     if e.out.dtype.kind != "f" or any(v is None for v in values):
         return e
     try:
-        value = float(_PY[e.op](*values))
+        value = float(OPS[e.op].py(*values))
     except (ArithmeticError, ValueError):
         return e
     return Eqn("full", (), (("shape", e.out.shape), ("value", value), ("dtype", e.out.dtype)), e.out, e.src)
@@ -108,8 +110,9 @@ def _inline_scalar_constants(e, made):
 
 def _identity(e):
     a, b = e.ins
-    unit = {"mul": 1, "div": 1, "add": 0, "sub": 0, "pow": 1}[e.op]
-    for x, c in ((a, b), (b, a)) if e.op in ("mul", "add") else ((a, b),):
+    row = OPS[e.op]
+    unit = row.unit
+    for x, c in ((a, b), (b, a)) if row.py(1, 2) == row.py(2, 1) else ((a, b),):  # add and mul commute
         if (isinstance(c, Lit) and type(c.value) in (int, float) and c.value == unit and isinstance(x, Var)
                 and x.shape == e.out.shape and x.dtype == e.out.dtype):
             return x

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import functools
 import types
+import weakref
 
 _PLAIN = (bool, int, float, complex, str, bytes, type(None))
 _LIBRARIES = ("builtins", "numpy", "jax", "jaxlib", "torch", "transgrad", "libcst", "functools", "typing")
@@ -22,6 +23,15 @@ MAX_VISITS = 4  # paths kept to one container: two names for one list must both 
 
 class Missing(LookupError):
     """A path no longer leads anywhere (a global deleted, an attribute removed)."""
+
+
+class Stale(Exception):
+    """A trace does not apply: a value it baked in, or a tensor it reads, changed (`why`
+    tells which, in the user's terms)."""
+
+    def __init__(self, why):
+        super().__init__(why)
+        self.why = why
 
 
 def plain(v, depth=0):
@@ -201,3 +211,86 @@ def _snapshot(v):
     if isinstance(v, dict):
         return {k: _snapshot(x) for k, x in v.items()}
     return v
+
+
+# ---- what a trace keeps of them -------------------------------------------------------------------
+class Capture:
+    """A tensor the traced function read from outside its arguments: an input of the trace
+    that every call reads again, by the paths that lead to it from the function (or, when
+    no path was found, as the same tensor object)."""
+
+    __slots__ = ("var", "paths", "shape", "dtype", "requires_grad", "ref")
+
+    def __init__(self, var, paths, t):
+        self.var, self.paths = var, paths
+        self.shape, self.dtype, self.requires_grad = t.shape, t.dtype, t._requires_grad
+        self.ref = None if paths else weakref.ref(t)
+
+    def get(self, fn, tensor_type):
+        """The tensor at its place now; raises Stale if it no longer fits the trace."""
+        t = self._find(fn)
+        if (type(t) is not tensor_type or t.shape != self.shape or t.dtype != self.dtype
+                or t._requires_grad != self.requires_grad):
+            raise Stale(self.why(fn, tensor_type))
+        return t
+
+    def _find(self, fn):
+        if not self.paths:
+            return self.ref()
+        try:
+            t = resolve(fn, self.paths[0][0])
+            for path, _ in self.paths[1:]:  # two names for one tensor: both must still name it
+                if resolve(fn, path) is not t:
+                    return None
+        except Missing:
+            return None
+        return t
+
+    def why(self, fn, tensor_type):
+        name = f"`{self.paths[0][1]}`" if self.paths else f"a captured tensor of shape {self.shape}"
+        t = self._find(fn)
+        if t is None:
+            return f"{name} is gone, or its names no longer lead to one tensor"
+        if type(t) is not tensor_type:
+            return f"{name} is no longer a tensor ({type(t).__name__})"
+        if t.shape != self.shape or t.dtype != self.dtype:
+            return f"{name} changed from {self.dtype}{list(self.shape)} to {t.dtype}{list(t.shape)}"
+        return f"{name} changed requires_grad to {t._requires_grad}"
+
+
+_GONE = object()
+
+
+def same(a, b):
+    """Equal as the trace used it: same type and value (NaN equal to NaN), elementwise."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return a == b or (a != a and b != b)
+
+
+def changed(fn, guards):
+    """The guards (path, text, kind, value) of `search` that no longer hold for `fn`."""
+    out = []
+    for path, text, kind, seen in guards:
+        try:
+            v = resolve(fn, path)
+        except Missing:
+            v = _GONE
+        if v is not seen if kind == "is" else not same(v, seen):
+            out.append(text)
+    return out
+
+
+def holds(fn, guards):
+    for path, _, kind, seen in guards:
+        try:
+            v = resolve(fn, path)
+        except Missing:
+            return False
+        if v is not seen if kind == "is" else not same(v, seen):
+            return False
+    return True

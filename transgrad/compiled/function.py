@@ -1,0 +1,381 @@
+"""`CompiledFunction`: a Python function run as generated code, one trace per control-flow
+path, cached per code object; `GradFunction`: its gradient (tg.grad / tg.value_and_grad).
+
+The first call with a new input signature traces the function (`trace.ForwardTracer`);
+every decision the run took on a tensor value is a guard that the generated code re-checks
+(NOTE [guards]). A call whose inputs take another path fails a guard before any result
+escapes, and is retraced. A cache hit runs only generated code.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import inspect
+import linecache
+import threading
+import warnings
+import weakref
+from typing import NamedTuple
+
+import numpy as np
+
+from .._state import PKG_DIR, gc_paused, mode, user_src, using
+from ..backends import get_backend
+from ..backends.helpers import GuardFailed
+from ..codegen.names import identifier
+from ..engine import grad as autograd_grad, owned
+from ..tensor import Tensor, dispatch, new, tensor, zeros_like
+from ..trace import ForwardTracer, TraceError, name_from_source, tracing
+from . import sources
+from .arguments import JAX_ARRAYS, flatten, flatten_out, rebuild, tree_leaves, unflatten_out
+from .program import MAX_REDECISIONS, Trace
+from .sources import Stale
+
+
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    retraces: int
+    size: int
+
+
+class _Shared:
+    """The traces of one Python function, shared by every wrapper of every closure of its code
+    (a `tg.value_and_grad(loss)` made anew inside a training loop finds the traces of the last)."""
+
+    def __init__(self):
+        self.traces = {}  # signature -> [Trace], newest first
+        self.lock = threading.RLock()
+        self.retrace_log = []
+        self.changing = collections.Counter()  # source of the guard behind each retrace
+        self.warned = False
+        self.meta = None
+        self.order = collections.deque()  # traces, oldest first
+
+    def add(self, key, tr, cap):
+        """Keep `tr`; past `cap` traces of this code (made for many closures) drop the oldest."""
+        self.traces.setdefault(key, []).insert(0, tr)
+        self.order.append((key, tr))
+        while len(self.order) > cap:
+            k, old = self.order.popleft()
+            self.traces[k].remove(old)
+            if not self.traces[k]:
+                del self.traces[k]
+
+
+_SHARED = weakref.WeakKeyDictionary()  # code object -> {(backend, device, cache_size): _Shared}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared(fn, backend, device, cache_size):
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    if code is None:  # another kind of callable: a cache of its own
+        return _Shared()
+    with _SHARED_LOCK:
+        per_code = _SHARED.setdefault(code, {})
+        return per_code.setdefault((backend.name, device, cache_size), _Shared())
+
+
+def _signature_meta(shared, fn):
+    """(name in generated code, positional parameter names, the *args name)."""
+    sig = inspect.signature(fn)
+    positional = [p.name for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    varargs = next((p.name for p in sig.parameters.values() if p.kind == p.VAR_POSITIONAL), "arg")
+    shared.meta = (identifier(getattr(fn, "__name__", "f").strip("<>")), positional, varargs)
+    return shared.meta
+
+
+class CompiledFunction:
+    """A function compiled per control-flow path; see `tg.compile`."""
+
+    def __init__(self, fn, backend="numpy", cache_size=16, device=None):
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.backend = get_backend(backend)
+        if self.backend.name == "jax":
+            dispatch.register_with_jax()
+        self.device = device
+        self.cache_size = cache_size
+        self._shared = _shared(fn, self.backend, device, cache_size)
+        self._traces = self._shared.traces
+        self._lock = self._shared.lock
+        self._name, self._positional, self._varargs = self._shared.meta or _signature_meta(self._shared, fn)
+        self.hits = self.misses = self.retraces = 0  # this wrapper's calls; the traces are the code's
+
+    @property
+    def __transgrad_fn__(self):
+        return self.fn
+
+    @property
+    def retrace_log(self) -> list:
+        """Why each retrace of this function's code happened, in the user's terms."""
+        return self._shared.retrace_log
+
+    def __call__(self, *args, **kwargs):
+        return self._call(args, kwargs, None)
+
+    @property
+    def traces(self) -> list:
+        """Cached traces, each showing its guards."""
+        with self._lock:
+            return [t for ts in self._traces.values() for t in ts]
+
+    def cache_info(self) -> CacheInfo:
+        with self._lock:
+            return CacheInfo(self.hits, self.misses, self.retraces, self._size())
+
+    def _size(self):
+        """Traces that this function could run: those of its code whose baked-in objects are
+        this closure's (`cache_size` bounds them; other closures of the code have their own)."""
+        return sum(1 for ts in self._traces.values() for tr in ts if sources.holds(self.fn, tr.env))
+
+    def code(self, *args, **kwargs) -> str:
+        """Source of the generated forward and backward code for these inputs."""
+        tr = self._trace_for(args, kwargs, None)
+        tr.forward()
+        return "\n\n".join([tr.source] + [tr.backward_sources[k] for k in sorted(tr.backward_sources)])
+
+    # ---- calling ----
+    def _leaves(self, args, kwargs, argnums):
+        """The call's dynamic leaves and its signature (compiled/arguments.py). `argnums`
+        counts the call's positional arguments, as in JAX; keyword arguments are never
+        differentiated."""
+        leaves, key = [], []
+        names, n = self._positional, len(self._positional)
+        for pos, a in enumerate(args):
+            diff = argnums is not None and pos in argnums
+            name = names[pos] if pos < n else f"{self._varargs}_{pos - n}"
+            ta = type(a)
+            if (ta is np.ndarray or ta in JAX_ARRAYS) and (not diff or a.dtype.kind == "f"):
+                leaves.append((name, a, diff, None, pos))
+                key.append(("array", a.shape, a.dtype, diff))
+            elif ta is Tensor and (not diff or a._data.dtype.kind == "f"):
+                rg = a._requires_grad or diff
+                leaves.append((name, a.array if a._base is not None else a._data, rg, a, pos))
+                key.append((a._data.shape, a._data.dtype, rg))
+            else:
+                flatten(a, name, diff, leaves, key, pos)
+        for k, v in kwargs.items():
+            key.append(("keyword", k))
+            flatten(v, k, False, leaves, key, None)
+        if argnums and max(argnums) >= len(args):
+            raise TypeError(f"grad: argnums={argnums} counts positional arguments, but {self.__name__} was called "
+                            f"with {len(args)}")
+        return leaves, tuple(key)
+
+    def _call(self, args, kwargs, argnums, value=True):
+        """Forward results (argnums None), else (value?, *grads) as arrays or tensors."""
+        if mode.tracer is not None:  # inside another trace: run the Python, the outer tracer records it
+            return self._eager(args, kwargs, argnums, value)
+        leaves, key = self._leaves(args, kwargs, argnums)
+        failures = []
+        for tr in list(self._traces.get(key, ())):
+            try:
+                result = self._run(tr, leaves, argnums, value)
+            except (GuardFailed, Stale) as e:
+                failures.append((tr, e))
+                continue
+            self.hits += 1
+            return result
+        return self._miss(args, kwargs, leaves, key, argnums, failures, value)
+
+    def inputs(self, tr, leaves):
+        """The arrays a trace's program takes: the leaves, then the tensors it reads from
+        outside (checked, with the Python values it baked in: NOTE [sources])."""
+        if tr.env and not sources.holds(self.fn, tr.env):
+            raise Stale(", ".join(f"`{c}`" for c in sources.changed(self.fn, tr.env)) + " changed since it was "
+                        "traced (a Python value or object the trace baked in; pass values that change as arguments)")
+        captured = [c.get(self.fn, Tensor) for c in tr.captured]
+        return [leaf[1] for leaf in leaves] + [t.array for t in captured], captured
+
+    def _run(self, tr, leaves, argnums, value=True):
+        arrays, captured = self.inputs(tr, leaves)
+        if argnums is not None:
+            fn = tr.joint_program(argnums, value, self.__name__)
+        else:
+            fn = tr.fn or self._forward(tr)
+        try:
+            out = fn(*arrays)
+        except GuardFailed as e:
+            for i in range(e.index):  # the guards before it held: `Trace.describe_guards` counts them
+                tr.guard_holds[i] += 1
+            raise
+        tr.hits += 1
+        if argnums is not None:
+            return owned(out, arrays)
+        outs = [new(a) for a in owned(out[:tr.n_out], arrays)]
+        if tr.residuals and mode.grad_enabled:
+            inputs = tuple(leaf[3] if leaf[3] is not None else new(leaf[1]) for leaf in leaves) + tuple(captured)
+            tr.record(outs, inputs, out[tr.n_out:], user_src())
+        return unflatten_out(tr.out_tree, iter(outs))
+
+    def _forward(self, tr):
+        with gc_paused():
+            return tr.forward()
+
+    def _miss(self, args, kwargs, leaves, key, argnums, failures, value=True):
+        with self._lock:
+            if self._size() >= self.cache_size:
+                self._warn_full()
+                return self._eager(args, kwargs, argnums, value)
+            decisions = {}
+            while True:
+                with gc_paused():
+                    tr = self._build(args, kwargs, leaves, key, argnums, decisions)
+                try:
+                    result = self._run(tr, leaves, argnums, value)
+                    break
+                except GuardFailed as e:  # NOTE [decisions]: the program computed another decision
+                    if e.index in decisions or len(decisions) >= MAX_REDECISIONS:
+                        g = tr.guards[e.index]
+                        raise TraceError(
+                            f"{self.__name__}: the function took a different path on a second run with the same "
+                            f"inputs ({g.describe()} decided {g.expected!r} when traced, {e.value!r} when its "
+                            "generated code ran); transgrad needs it to be deterministic") from None
+                    decisions[e.index] = (not tr.guards[e.index].expected) if e.value is None else e.value
+            if failures:
+                self.retraces += 1
+                self._explain(failures, tr)
+            else:
+                self.misses += 1
+            self._shared.add(key, tr, 4 * self.cache_size)
+        return result
+
+    def _eager(self, args, kwargs, argnums, value=True):
+        if argnums is None:
+            return self.fn(*args, **kwargs)
+        out = eager_value_and_grad(self.fn, args, kwargs, argnums)
+        if mode.tracer is None:  # as a generated program gives them: values, not graphs
+            out = tuple(x.detach() for x in out)
+        return out if value else out[1:]
+
+    def _warn_full(self):
+        if self._shared.warned:
+            return
+        self._shared.warned = True
+        culprit = ""
+        if self._shared.changing:
+            (src, _), n = self._shared.changing.most_common(1)[0]
+            culprit = f"; the guard at {src} keeps changing ({n} retraces)"
+        warnings.warn(f"transgrad.compile: {self.__name__} reached cache_size={self.cache_size} traces{culprit}. "
+                      "Calls that need a new trace now run eagerly.", RuntimeWarning, stacklevel=4)
+
+    def _explain(self, failures, new_trace):
+        """Why the cached traces did not apply, in the user's terms (`retrace_log`)."""
+        guard_failures = [(tr, e) for tr, e in failures if isinstance(e, GuardFailed)]
+        if not guard_failures:
+            self.retrace_log.append(f"{self.__name__}: {failures[0][1].why}")
+            return
+        old, e = max(guard_failures, key=lambda f: f[1].index)
+        index = e.index
+        g = old.guards[index]
+        self._shared.changing[(f"line {g.src.line}" if g.src else g.how, g.src and g.src.text)] += 1
+        new_g = new_trace.guards[index] if index < len(new_trace.guards) else None  # the prefix before it is the same
+        got = new_g.expected if new_g is not None and new_g.src == g.src else "another value"
+        if g.src is not None and g.src.text.startswith("while") and isinstance(g.expected, bool):
+            count_old = sum(1 for x in old.guards if x.src == g.src and x.expected is True)
+            count_new = sum(1 for x in new_trace.guards if x.src == g.src and x.expected is True)
+            msg = f"{g.describe()}: the cached trace looped {count_old} times, this input loops {count_new} times"
+        else:
+            nth = sum(1 for x in old.guards[:index + 1] if x.src == g.src)
+            many = sum(1 for x in old.guards if x.src == g.src) > 1
+            which = f" (its decision number {nth} in the call)" if many else ""
+            msg = f"{g.describe()}{which}: the cached trace took {g.expected!r}, this input takes {got!r}"
+        self.retrace_log.append(msg)
+
+    def _trace_for(self, args, kwargs, argnums, value=True):
+        """The trace these inputs run (tracing them if none fits)."""
+        leaves, key = self._leaves(args, kwargs, argnums)
+        for tr in self._traces.get(key, ()):
+            try:
+                self._run(tr, leaves, argnums, value)
+                return tr
+            except (GuardFailed, Stale):
+                continue
+        self._miss(args, kwargs, leaves, key, argnums, [], value)
+        if key not in self._traces:
+            raise RuntimeError(f"{self.__name__}: the trace cache is full (cache_size={self.cache_size}); "
+                               "these inputs run eagerly and have no generated code")
+        return self._traces[key][0]
+
+    # ---- tracing ----
+    def _build(self, args, kwargs, leaves, key, argnums, decisions=None):
+        if getattr(self.backend, "x64_enabled", None) is not None and not self.backend.x64_enabled():
+            for leaf in leaves:
+                if np.dtype(leaf[1].dtype) == np.float64:
+                    raise TypeError(
+                        f"{self.__name__}: argument `{leaf[0]}` is float64, but JAX runs float64 as float32 unless "
+                        "jax_enable_x64 is on: call jax.config.update('jax_enable_x64', True) first, or pass float32")
+        tracer = ForwardTracer(decisions)
+        traced = [tracer.arg(leaf[1], leaf[2], leaf[0]) for leaf in leaves]
+        it = iter(traced)
+        args = tuple(rebuild(a, it, argnums is not None and i in argnums) for i, a in enumerate(args))
+        kwargs = {k: rebuild(v, it, False) for k, v in kwargs.items()}
+        with tracing(tracer, grad=True):
+            try:
+                result = self.fn(*args, **kwargs)
+            except TraceError:
+                raise
+            except Exception as e:
+                raise _user_error(e, self.__name__) from None
+        outs = []
+        tree = flatten_out(result, outs)
+        name_from_source(tracer.eqns)
+        captures, env = _sources(self.fn, tracer.captured, self.__name__)
+        return Trace(self._name, key, leaves, tracer, traced, outs, tree, captures, env, self.backend, self.device)
+
+
+def _sources(fn, captured, name):
+    """The Captures of a trace and its guards on Python values (NOTE [sources])."""
+    found, env = sources.search(fn, {id(t): t for _, t in captured}, lambda o: isinstance(o, Tensor))
+    caps = [sources.Capture(v, found[id(t)], t) for v, t in captured]
+    lost = [c for c in caps if not c.paths]
+    if lost:
+        warnings.warn(f"transgrad.compile: {name} reads {len(lost)} tensor(s) (shapes "
+                      f"{', '.join(str(list(c.shape)) for c in lost)}) that are not reachable from its closure, "
+                      "globals, defaults or the objects they hold; each call reads the same tensor object again "
+                      "(in-place updates are seen) but not a new tensor bound in its place: pass it as an argument",
+                      RuntimeWarning, stacklevel=5)
+    return caps, env
+
+
+def eager_value_and_grad(fn, args, kwargs, argnums):
+    """(value, *grads) by running `fn` eagerly: the gradients flat, as a joint program gives them."""
+    args, diff = list(args), []
+
+    def leaf(a):
+        if isinstance(a, Tensor):
+            x = a if a._requires_grad else a.detach().requires_grad_()
+        else:
+            x = tensor(a).requires_grad_()
+        diff.append(x)
+        return x
+
+    for p in argnums:
+        args[p] = rebuild(args[p], (leaf(a) for a in tree_leaves(args[p])), True)
+    with using(grad_enabled=True):
+        value = fn(*args, **kwargs)
+        if not isinstance(value, Tensor) or value.numel() != 1:
+            raise TypeError(f"grad: {getattr(fn, '__name__', 'f')} must return a scalar tensor")
+        grads = autograd_grad(value, diff, create_graph=mode.tracer is not None, allow_unused=True)
+    grads = tuple(zeros_like(x) if g is None else g for x, g in zip(diff, grads))
+    return (value, *grads)
+
+
+def _user_error(e, name):
+    """Re-raise an error from the user's function with a note naming its source line, and
+    with transgrad's own frames dropped from the traceback."""
+    tb, frames = e.__traceback__, []
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(PKG_DIR):
+            frames.append(tb)
+        tb = tb.tb_next
+    if frames:
+        last = frames[-1]
+        line = linecache.getline(last.tb_frame.f_code.co_filename, last.tb_lineno).strip()
+        e.add_note(f"(while transgrad traced {name}: {last.tb_frame.f_code.co_filename}:{last.tb_lineno} `{line}`)")
+        for a, b in zip(frames, frames[1:]):
+            a.tb_next = b
+        frames[-1].tb_next = None
+        return e.with_traceback(frames[0])
+    return e

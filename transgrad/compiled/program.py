@@ -1,0 +1,256 @@
+"""One traced path of a compiled function, and the programs generated from it.
+
+A `Trace` keeps what the traced run recorded (forward equations, guards, captured tensors,
+constants, a backward graph per differentiable output) and builds, on first use, the
+generated programs: the forward (outputs, then the residuals the backward reads), the
+backward of each output, and the joint forward+backward programs `tg.grad` runs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._state import show_code, using
+from ..engine import run_tensors
+from ..engine.graph import walk
+from ..engine.replay import backward_graph, check_saved, saved_checks
+from ..ir import Eqn, Graph, Var
+from ..passes import dce, optimize
+from ..tensor import new
+from ..tensor.records import Node, edge
+
+MAX_REDECISIONS = 16  # NOTE [decisions]: traces of one call whose guards the program decided otherwise
+
+
+class TraceOp:
+    """Stands in for an op-table row in autograd: the record of a compiled call. The VJP of
+    output `k` runs that output's backward graph on tensors, so it is traced like any rule
+    (NOTE [rules trace])."""
+
+    custom = False
+    opaque = True  # its backward carries the function's own source lines, not the caller's
+    uses_out = False
+
+    def __init__(self, trace, k):
+        self.trace, self.k = trace, k
+        self.name = trace.name
+        self.grad_fn_name = f"{trace.name}Backward"
+
+    def vjp(self, g, out, *saved):
+        """`saved` is the trace's inputs, then the residuals this output's backward reads."""
+        tr = self.trace
+        bwd = tr.backward_graphs[self.k]
+        residuals = iter(saved[tr.n_inputs:])
+        grads = run_tensors(bwd, [g if v is bwd.inputs[0] else next(residuals) for v in bwd.inputs])
+        out = [None] * len(saved)
+        for i, gi in zip(tr.diff_inputs, grads):
+            out[i] = gi
+        return tuple(out)
+
+    def saved_name(self, k):
+        tr = self.trace
+        if k < tr.n_inputs:
+            return tr.fwd_inputs[k].hint
+        return tr.backward_graphs[self.k].inputs[1 + k - tr.n_inputs].hint
+
+    def differentiable_saved(self, node, k, memo):
+        """Saved value k of `node` for a backward that is itself differentiated
+        (create_graph=True): a residual is recomputed from the saved inputs by recorded
+        operations, so that its dependence on them is part of the graph (the generated
+        forward computed it without history). None for an input (it is the tensor itself)."""
+        tr = self.trace
+        if k < tr.n_inputs:
+            return None
+        res = memo.get(id(node))
+        if res is None:
+            consts = [new(tr.const_values[id(v)]) for v in tr.consts]
+            with using(grad_enabled=True):
+                outs = run_tensors(tr.graph, list(node.saved[:tr.n_inputs]) + consts)
+            res = memo[id(node)] = [outs[tr.n_out + j] for j in tr.residuals[self.k]]
+        return res[k - tr.n_inputs]
+
+
+class Trace:
+    """One cached path: its signature, guards, generated code and counters."""
+
+    def __init__(self, name, signature, leaves, tracer, traced, outs, tree, captures, env, backend, device):
+        self.name, self.signature = name, signature
+        self.backend, self.device = backend, device
+        self.arg_names = [leaf[0] for leaf in leaves]
+        self.positions = [leaf[4] for leaf in leaves]  # the argument each leaf belongs to
+        self.in_vars = [tracer.vars[id(t)] for t in traced]
+        self.captured, self.env = captures, env
+        self.guards = tracer.guards
+        self.guard_holds = [0] * len(tracer.guards)  # times each guard held in runs where a later guard failed
+        self.hits = 0
+        self.out_tree, self.n_out = tree, len(outs)
+        self.fwd_eqns, self.out_vars = tracer.eqns, [tracer.var(t) for t in outs]
+        self.fwd_inputs = self.in_vars + [v for v, _ in tracer.captured]
+        self.n_inputs = len(self.fwd_inputs)
+        self.consts = [v for v, _ in tracer.consts]
+        self.const_values = {id(v): a for v, a in tracer.consts}
+        inputs = traced + [t for _, t in tracer.captured]
+        self.diff_inputs = [i for i, t in enumerate(inputs) if t._requires_grad]
+        # one backward graph per output that depends on a differentiable input
+        targets = [edge(inputs[i]) for i in self.diff_inputs]
+        self.raw_backward = {k: _backward_of(tracer, t, targets, f"{name}_backward")
+                             for k, t in enumerate(outs) if t._requires_grad and t.dtype.kind == "f" and targets}
+        self.fn = None  # the forward program, generated on first use (tg.grad needs only a joint one)
+        self.joint = {}  # (argnums, with value) -> (fn, source, graph)
+        self.backward_graphs, self.backward_sources, self.residuals, self.ops = {}, {}, {}, {}
+
+    # ---- programs ----
+    def forward(self):
+        """The forward program: its outputs, then the residuals that each output's backward
+        graph reads (only what a backward needs is saved)."""
+        if self.fn is not None:
+            return self.fn
+        position = {}  # id(Var) -> its place among the residuals the forward returns
+        for k, g in self.raw_backward.items():
+            g = optimize(g)
+            self.backward_graphs[k] = g
+            self.ops[k] = TraceOp(self, k)
+            self.residuals[k] = [position.setdefault(id(v), len(position)) for v in g.inputs[1:]]
+        residual_vars = [None] * len(position)
+        for g in self.backward_graphs.values():
+            for v in g.inputs[1:]:
+                residual_vars[position[id(v)]] = v
+        fwd = Graph(tuple(self.fwd_inputs + self.consts), tuple(self.fwd_eqns), tuple(self.out_vars + residual_vars),
+                    name=self.name)
+        self.graph = _keep_inputs(optimize(fwd), fwd.inputs)
+        fn, self.source = self.load(self.graph, self.name + "_forward")
+        for k, g in self.backward_graphs.items():
+            self.backward_sources[k] = self.load(g, f"{self.name}_backward" + (f"_{k}" if k else ""), source_only=True)
+        self.fn = fn
+        return fn
+
+    def load(self, graph, fname, source_only=False):
+        """`graph` as generated code on this trace's backend: (function, source)."""
+        if source_only:
+            from ..codegen.emit import emit
+
+            return emit(graph, fname, self.backend.name, self.backend.HELPERS)
+        extra = {} if self.device is None else {"device": self.device}
+        fn, source = self.backend.build(graph, fname, self.consts, self.const_values, **extra)
+        show_code(source)
+        return fn, source
+
+    def joint_program(self, argnums, value=True, fn_name=None):
+        """The forward and the backward as one generated function returning ([value], *grads)."""
+        entry = self.joint.get((argnums, value))
+        if entry is None:
+            graph = self.joint_graph(argnums, value=value, fn_name=fn_name)
+            fn, source = self.load(graph, f"{self.name}_value_and_grad" if value else f"{self.name}_grad")
+            entry = self.joint[(argnums, value)] = (fn, source, graph)
+        return entry[0]
+
+    def joint_graph(self, argnums, seed_input=False, value=True, fn_name=None):
+        """Forward + backward; the output's cotangent is 1, or the last input with `seed_input`.
+        The gradients come in the order of `argnums`, each argument's leaves in order."""
+        who = fn_name or self.name
+        if self.n_out != 1 or self.out_tree != ("T",):
+            raise TypeError(f"grad: {who} must return a single scalar tensor")
+        out = self.out_vars[0]
+        if not seed_input and (int(np.prod(out.shape)) != 1 or out.dtype.kind != "f"):
+            raise TypeError(f"grad: {who} must return a scalar float tensor, got {out.dtype}{list(out.shape)}")
+        positions = [i for p in argnums for i, a in enumerate(self.positions) if a == p]
+        missing = [self.arg_names[i] for i in positions if i not in self.diff_inputs]
+        if missing:  # a trace made without these as inputs to differentiate: never answer zeros for them
+            raise TypeError(f"grad: the trace of {who} does not differentiate {', '.join(missing)}")
+        bwd = self.raw_backward.get(0)
+        seed = bwd.inputs[0] if bwd is not None else None
+        eqns = list(self.fwd_eqns)
+        grads = []
+        if seed_input and seed is None:
+            seed = Var(out.shape, out.dtype, "g_" + out.hint)
+        if bwd is not None:
+            if not seed_input:
+                eqns.append(Eqn("full", (), (("shape", seed.shape), ("value", 1.0), ("dtype", seed.dtype)), seed))
+            eqns += bwd.eqns
+        for p in positions:
+            g = bwd.outputs[self.diff_inputs.index(p)] if bwd is not None else None
+            if g is None:  # the value does not depend on this argument: its gradient is zero
+                v = self.in_vars[p]
+                g = Var(v.shape, v.dtype, "g_" + v.hint)
+                eqns.append(Eqn("full", (), (("shape", v.shape), ("value", 0.0), ("dtype", v.dtype)), g))
+            grads.append(g)
+        inputs = tuple(self.fwd_inputs + self.consts) + ((seed,) if seed_input else ())
+        graph = Graph(inputs, tuple(eqns), (out, *grads) if value else tuple(grads), name=self.name)
+        return _keep_inputs(optimize(graph), graph.inputs)
+
+    def forward_graph(self):
+        """The forward alone (no residuals), as export writes it."""
+        graph = Graph(tuple(self.fwd_inputs + self.consts), tuple(self.fwd_eqns), tuple(self.out_vars), name=self.name)
+        return _keep_inputs(optimize(graph), graph.inputs)
+
+    def record(self, outs, inputs, residuals, src):
+        """Give the outputs of a call (tensors) their autograd nodes: each saves the call's
+        inputs and the residuals its backward reads."""
+        for k, res_idx in self.residuals.items():
+            saved = inputs + tuple(new(residuals[j]) for j in res_idx)
+            t = outs[k]
+            t.grad_fn = Node(self.ops[k], saved, {}, t._data, src, tuple(edge(a) for a in saved))
+            t._requires_grad = True
+
+    # ---- describing ----
+    def __repr__(self):
+        inputs = ", ".join(f"{n}: {v.dtype}{list(v.shape)}" for n, v in zip(self.arg_names, self.in_vars))
+        lines = [f"<Trace {self.name}({inputs}) runs={self.hits}"]
+        lines += ["  " + g for g in self.describe_guards()]
+        return "\n".join(lines) + ">"
+
+    def describe_guards(self):
+        """Guards in user terms, consecutive checks of one line grouped (a loop's test)."""
+        out, i, gs = [], 0, self.guards
+        while i < len(gs):
+            j = i
+            while j + 1 < len(gs) and gs[j + 1].src == gs[i].src:
+                j += 1
+            decisions = [g.expected for g in gs[i:j + 1]]
+            held = self.hits + min(self.guard_holds[i:j + 1])
+            if j > i and all(d is True for d in decisions[:-1]) and decisions[-1] is False:
+                what = f"True {j - i} times, then False (looped {j - i} times)"
+            else:
+                what = ", ".join(map(repr, decisions))
+            out.append(f"guard {gs[i].describe()}: {what}; held {held} times")
+            i = j + 1
+        return out
+
+
+def _keep_inputs(graph, inputs):
+    """Generated functions keep every input as a parameter, used or not, so that calls
+    can pass arguments positionally."""
+    return graph.replace(inputs=tuple(inputs))
+
+
+def _backward_of(tracer, out, targets, name):
+    """The VJP of traced output `out` with respect to `targets` (autograd edges), as a
+    Graph whose first input is the seed, then the forward Vars it reads (its residuals)."""
+    root = edge(out)
+    stop = {id(t) for t in targets}
+    order, index, _ = walk([root], stop)
+    names = []
+    for n in order:
+        v = tracer.node_out.get(id(n)) if type(n) is Node else tracer.vars.get(id(getattr(n, "variable", None)))
+        names.append(v.hint if v is not None else "v")
+    target_idx = tuple(index.get(id(t), -1) for t in targets)
+    seed = np.ones(out.shape, out.dtype)
+    raw, sources, readers = backward_graph(order, index, (index[id(root)],), [seed], target_idx, names,
+                                           const_name=lambda a: tracer.var(a).hint, stop_at_targets=True,
+                                           inline_hooks=True)
+    check_saved(order, saved_checks(dce(raw), readers))  # an in-place write inside the function, after a save
+    sub, residuals, seed_var = {}, {}, None
+    for v in raw.inputs:
+        s = sources[id(v)]
+        if s.kind == "seed":
+            seed_var = v
+            continue
+        n = order[s.node]
+        if s.kind == "result":
+            fv = tracer.node_out[id(n)] if type(n) is Node else tracer.vars[id(n.variable)]
+        else:
+            fv = tracer.var(n.saved[s.slot])
+        sub[id(v)] = fv
+        residuals.setdefault(id(fv), fv)
+    eqns = tuple(e._replace(ins=tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in e.ins)) for e in raw.eqns)
+    outputs = tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in raw.outputs)
+    return Graph((seed_var,) + tuple(residuals.values()), eqns, outputs, name=name)

@@ -1,0 +1,57 @@
+"""Indexing: `x[1:3, None, idx]` as a hashable spec plus index tensors (transgrad.index)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..index import Arr, Mask, Sl
+from ..ops import OPS
+from .dispatch import apply, python_scalar, wrap
+from .dtypes import bool_
+from .inplace import inplace
+
+
+def index_spec(idx, count=True):
+    """Turn a user index into (hashable spec, index tensors). A boolean mask's count of True
+    values decides the result's shape (inside a trace: a guard); `count=False` when it does
+    not matter."""
+    items = idx if isinstance(idx, tuple) else (idx,)
+    spec, arrays = [], []
+    for i in items:
+        if isinstance(i, (list, np.ndarray)):
+            i = wrap(np.asarray(i))
+        if hasattr(i, "_data"):
+            if i.dtype.kind not in "iub":
+                raise IndexError(f"getitem: tensors used as indices must be integer or bool, got {i.dtype}")
+            n = int(i.sum()._concrete("mask")) if i.dtype == bool_ and count else None
+            spec.append(Mask(len(arrays), n) if i.dtype == bool_ else Arr(len(arrays)))
+            arrays.append(i)
+        elif isinstance(i, slice):
+            spec.append(Sl(*(None if v is None else int(v) for v in (i.start, i.stop, i.step))))
+        elif i is None or i is Ellipsis:
+            spec.append(i)
+        elif isinstance(i, (int, np.integer)) and not isinstance(i, bool):
+            spec.append(int(i))
+        else:
+            raise IndexError(f"getitem: unsupported index {i!r} of type {type(i).__name__}; use ints, slices, None, "
+                             "..., integer or bool tensors")
+    return tuple(spec), arrays
+
+
+class Indexing:
+    __slots__ = ()
+
+    def __getitem__(self, idx):
+        spec, arrays = index_spec(idx)
+        if not arrays and all(i == Sl(None, None, None) for i in spec):
+            return self
+        return apply(OPS["getitem"], self, *arrays, index=spec)
+
+    def __setitem__(self, idx, value):
+        value = wrap(python_scalar(value))
+        is_tensor = hasattr(value, "_data")
+        # one mask, one value for all its places (`g[x < 0] = 0`): the count of places is not needed
+        one_mask = hasattr(idx, "_data") and idx.dtype == bool_
+        spec, arrays = index_spec(idx, count=not (one_mask and np.size(value._data if is_tensor else value) == 1))
+        if is_tensor and value.dtype != self.dtype:
+            value = value.astype(self.dtype)
+        inplace(self, "setitem", lambda t: apply(OPS["setitem"], t, value, *arrays, index=spec))
