@@ -424,8 +424,41 @@ def test_backward_of_a_compiled_call_is_generated_once_for_every_calling_line(ba
     loss.backward()
     assert engine.stats["misses"] == before + 1  # only the new graph (with the * 1) is generated
     np.testing.assert_allclose(np.asarray(x.grad.array), np.full((2, 2), 4 * 4.5))
-    code = tg.backward_code(f(x))
-    assert "compiled_functions.py" in code and "test_compile.py" not in code  # the function's lines
+    code = tg.backward_code(f(x))  # the call of the function's own backward, whose comments cite its lines
+    assert "= tutorial_backward(g_" in code and "test_compile.py" not in code
+    assert "compiled_functions.py" in f.code(x)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_the_backward_f_code_prints_is_the_one_backward_runs(backend):
+    """NOTE [shown is run]: `.backward()` on a compiled call runs the very function whose
+    source `f.code()` prints, called by name from the engine's code."""
+    import inspect
+
+    def g(x):
+        y = x.sin() * x
+        return (y * y).sum()
+
+    f = tg.compile(g, backend=backend)
+    x = tg.tensor([0.5, -1.0], requires_grad=True)
+    out = f(x)
+    callee, _ = out.grad_fn.op.trace.backward_programs[0]
+    calls = []
+    original = callee.fn
+
+    def counting(*args):
+        calls.append(1)
+        return original(*args)
+
+    callee.fn = counting  # the engine binds what callee.fn is when it first generates its code
+    out.backward()
+    assert calls == [1]
+    python = getattr(original, "__wrapped__", original)  # jax.jit keeps the Python function
+    assert inspect.getsource(python) == callee.source and callee.source in f.code(x)
+    assert f"= {callee.name}(" in tg.backward_code(f(x))
+    x0 = np.array([0.5, -1.0])
+    y0 = np.sin(x0) * x0
+    np.testing.assert_allclose(np.asarray(x.grad.array), 2 * y0 * (np.cos(x0) * x0 + np.sin(x0)), rtol=1e-5)
 
 
 def if_in_loop(x):

@@ -34,7 +34,16 @@ def run(graph: Graph, args, call=_eager):
             r = ins[1](ins[0])
             env[id(e.out)] = ins[0] if r is None else r
             continue
-        if e.op == "guard":  # NOTE [guards]
+        if e.op == "call":  # NOTE [shown is run]: tensors run the callee's graph, so that it is recorded
+            callee = e.kw["fn"]
+            if hasattr(ins[0], "_data"):
+                results = run(callee.graph, ins, call)
+            else:
+                results = callee.fn(*ins)
+                results = results if len(callee.graph.outputs) > 1 else (results,)
+            for o, r in zip(e.outs, results):
+                env[id(o)] = r
+        elif e.op == "guard":  # NOTE [guards]
             kw = e.kw
             v = ins[0]
             guard(v._data if hasattr(v, "_data") else v, kw["expected"], kw["index"])

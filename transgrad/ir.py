@@ -77,17 +77,38 @@ class Src:
 
 
 class Eqn(NamedTuple):
-    """`out = op[params](*ins)`, created by the user's line `src`."""
+    """`out = op[params](*ins)`, created by the user's line `src`.
+
+    Two equations are not primitives of the op table: `guard` (NOTE [guards]) and `call`,
+    whose `out` is a tuple of Vars: `a, b = fn(*ins)` runs the generated function of a
+    `Callee` (a compiled call's backward, NOTE [shown is run])."""
 
     op: str
     ins: tuple  # of Var | Lit
     params: tuple  # (name, value) pairs, hashable
-    out: Var
+    out: Var | tuple
     src: Src | None = None
 
     @property
     def kw(self):
         return dict(self.params)
+
+    @property
+    def outs(self):
+        return self.out if type(self.out) is tuple else (self.out,)
+
+
+class Callee:
+    """A generated function that other generated code calls by name: its name, the graph it
+    computes, and the loaded function (NumPy's, or a jitted one)."""
+
+    __slots__ = ("name", "graph", "fn", "source")
+
+    def __init__(self, name, graph, fn, source):
+        self.name, self.graph, self.fn, self.source = name, graph, fn, source
+
+    def __repr__(self):
+        return self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +133,7 @@ def pp(g: Graph) -> str:
     for e in g.eqns:
         ps = "".join(f" {k}={v!r}" for k, v in e.params)
         args = " ".join(map(_short, e.ins))
-        lines.append(f"  {e.out!r} = {e.op}{('[' + ps.strip() + ']') if ps else ''} {args}")
+        lines.append(f"  {' '.join(map(repr, e.outs))} = {e.op}{('[' + ps.strip() + ']') if ps else ''} {args}")
     lines.append(f"  in ({', '.join(map(_short, g.outputs))}) }}")
     return "\n".join(lines)
 
@@ -128,9 +149,10 @@ def lint(g: Graph) -> None:
         for x in e.ins:
             if isinstance(x, Var) and id(x) not in defined:
                 raise AssertionError(f"{e.op}: uses {x!r} before it is defined")
-        if id(e.out) in defined:
-            raise AssertionError(f"{e.op}: redefines {e.out!r}")
-        defined.add(id(e.out))
+        for o in e.outs:
+            if id(o) in defined:
+                raise AssertionError(f"{e.op}: redefines {o!r}")
+            defined.add(id(o))
     for x in g.outputs:
         if isinstance(x, Var) and id(x) not in defined:
             raise AssertionError(f"output {x!r} is never defined")

@@ -72,6 +72,17 @@ class Tracer:
             src = s and Src(*s)
         self.eqns.append(Eqn(op.name, tuple(ins), tuple(params.items()), v, src or None))
 
+    def record_call(self, callee, args, outs):
+        """`outs = callee(*args)`: a call of a generated function (NOTE [shown is run])."""
+        ins = tuple(self.var(a) for a in args)
+        out_vars = []
+        for t, v in zip(outs, callee.graph.outputs):
+            out_vars.append(Var(t.shape, t.dtype, v.hint))
+            self.vars[id(t)] = out_vars[-1]
+            self.keep.append(t)
+        src = self.src
+        self.eqns.append(Eqn("call", ins, (("fn", callee),), tuple(out_vars), src or None))
+
     def alias(self, new, old):
         v = self.vars.get(id(old))
         if v is not None:

@@ -8,6 +8,7 @@ import jax.numpy
 
 from ..codegen.emit import emit, impl_source
 from ..index import mask_counts, materialize
+from ..ir import Callee
 from ..passes.guards import guards_as_outputs
 from . import helpers, load
 from .helpers import GuardFailed, guard
@@ -62,16 +63,20 @@ def x64_enabled():
     return bool(jax.config.jax_enable_x64)
 
 
-def build(graph, fname, constants=(), values=None, device=None):
+def build(graph, fname, constants=(), values=None, device=None, as_tuple=True):
     """`graph` as one XLA program (jax.jit), returning `fname(*inputs) -> tuple` whose
     guards are checked on the host, and the generated source. With `device`, inputs are
-    placed there first."""
+    placed there first. A graph of calls only (a compiled call's backward) is not jitted
+    again: it calls the jitted programs it names (NOTE [shown is run])."""
     graph, checks = guards_as_outputs(graph)
     bound = {}
-    source = emit(graph, fname, name, HELPERS, constants=constants, bound=bound, as_tuple=True)
+    source = emit(graph, fname, name, HELPERS, constants=constants, bound=bound, as_tuple=as_tuple or bool(checks))
     namespace = dict(NAMESPACE)
-    namespace.update({n: xp.asarray(values[id(v)]) for n, v in bound.items()})  # constants as JAX arrays
-    jitted = jax.jit(load(source, fname, namespace)[fname])
+    namespace.update({n: v.fn if isinstance(v, Callee) else xp.asarray(values[id(v)])  # constants as JAX arrays
+                      for n, v in bound.items()})
+    python = load(source, fname, namespace)[fname]
+    calls_only = graph.eqns and all(e.op == "call" for e in graph.eqns)
+    jitted = python if calls_only else jax.jit(python)
     if device is not None:
         inner = jitted
         jitted = lambda *args: inner(*jax.device_put(args, device))  # noqa: E731

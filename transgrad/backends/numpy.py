@@ -3,6 +3,7 @@ import numpy
 
 from ..codegen.emit import emit, impl_source
 from ..index import materialize
+from ..ir import Callee
 from ..passes.reuse import reuse_buffers
 from . import helpers, load
 from .helpers import GuardFailed, guard
@@ -83,5 +84,5 @@ def build(graph, fname, constants=(), values=None, as_tuple=True):
     bound = {}
     source = emit(reuse_buffers(graph), fname, name, HELPERS, constants=constants, bound=bound, as_tuple=as_tuple)
     namespace = dict(NAMESPACE)
-    namespace.update({n: values[id(v)] for n, v in bound.items()})
+    namespace.update({n: v.fn if isinstance(v, Callee) else values[id(v)] for n, v in bound.items()})
     return load(source, fname, namespace)[fname], source

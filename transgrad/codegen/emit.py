@@ -163,6 +163,25 @@ def _guard_statement(value, expected, index):
 _MODULE = cst.Module([])
 
 
+def _call_statement(e, name_of, ns, dying, bound):
+    """`g_x, g_w = tutorial_backward(g_out, y)`: a call of another generated function, bound
+    as a global of this one (NOTE [shown is run])."""
+    callee = e.kw["fn"]
+    fname = next((n for n, v in bound.items() if v is callee), None) or ns.create(callee.name)
+    bound[fname] = callee
+    for o in e.outs:
+        name_of[id(o)] = ns.create(o.hint)
+    targets = [cst.Name(name_of[id(o)]) for o in e.outs]
+    target = targets[0] if len(targets) == 1 else cst.Tuple([cst.Element(t) for t in targets], lpar=[], rpar=[])
+    call = cst.Call(cst.Name(fname), [cst.Arg(cst.Name(name_of[id(x)]) if type(x) is Var else literal(x.value))
+                                      for x in e.ins])
+    small = [cst.Assign([cst.AssignTarget(target)], call, semicolon=_SEMI if dying else cst.MaybeSentinel.DEFAULT)]
+    if dying:
+        names = [cst.Name(name_of[id(v)]) for v in dying]
+        small.append(cst.Del(names[0] if len(names) == 1 else cst.Tuple([cst.Element(n) for n in names], lpar=[], rpar=[])))
+    return "    " + _MODULE.code_for_node(cst.SimpleStatementLine(small))
+
+
 def emit(graph: Graph, name: str, spelling="numpy", reserved=(), constants=(), bound=None,
          as_tuple=False) -> str:
     """Source text of `def name(<inputs>): ...` computing `graph` with `xp` ops, in a
@@ -170,7 +189,8 @@ def emit(graph: Graph, name: str, spelling="numpy", reserved=(), constants=(), b
     backend's helpers).
 
     Inputs listed in `constants` are not parameters: they are read as module globals, and
-    `bound` (a dict) receives each one's name (FX's "source plus globals").
+    `bound` (a dict) receives each one's name, as it does each called function's (Callee)
+    (FX's "source plus globals").
 
     >>> from transgrad.ir import Var, Eqn, Graph, Lit
     >>> x = Var((2,), "float32", "x"); y = Var((2,), "float32", "y")
@@ -180,11 +200,12 @@ def emit(graph: Graph, name: str, spelling="numpy", reserved=(), constants=(), b
         return y
     """
     ns = Namespace(reserved=reserved)
-    nm = {id(v): ns.create(v.hint) for v in graph.inputs}
+    name_of = {id(v): ns.create(v.hint) for v in graph.inputs}
     consts = {id(v) for v in constants}
+    params = {id(v) for v in graph.inputs}
     outputs = {id(x) for x in graph.outputs if isinstance(x, Var)}
-    if bound is not None:
-        bound.update({nm[id(v)]: v for v in graph.inputs if id(v) in consts})
+    bound = {} if bound is None else bound
+    bound.update({name_of[id(v)]: v for v in graph.inputs if id(v) in consts})
     dels = last_uses(graph)
     uses = {}
     for e in graph.eqns:
@@ -203,36 +224,39 @@ def emit(graph: Graph, name: str, spelling="numpy", reserved=(), constants=(), b
                 lines.append(_comment(e.src))
         prev_src = e.src
         nxt = eqns[i + 1] if i + 1 < len(eqns) else None
-        fused = (e.op != "guard" and OPS[e.op].comparison and nxt is not None and nxt.op == "guard" and nxt.ins[0] is e.out
-                 and uses[id(e.out)] == 1 and e.out.shape == () and id(e.out) not in outputs)
-        # NOTE [liveness]: 0-d values are not worth a `del` (no memory to give back)
+        fused = (e.op not in ("guard", "call") and OPS[e.op].comparison and nxt is not None and nxt.op == "guard"
+                 and nxt.ins[0] is e.out and uses[id(e.out)] == 1 and e.out.shape == () and id(e.out) not in outputs)
+        last = i == len(eqns) - (2 if fused else 1)
+        # NOTE [liveness]: `del` frees what this function holds: not a parameter (its caller
+        # holds it too), not a 0-d value, and not on the last line (the return frees all)
         dying = [v for v in dels.get(i, ()) + (dels.get(i + 1, ()) if fused else ())
-                 if id(v) not in consts and v is not e.out]
-        names = [nm[id(x)] for x in e.ins if type(x) is Var]
+                 if id(v) not in params and v.shape != () and v not in e.outs and not last]
+        names = [name_of[id(x)] for x in e.ins if type(x) is Var]
         if fused:
             skip = True
-            dying = [v for v in dying if v.shape != ()]
-            names += [nm[id(v)] for v in dying]
+            names += [name_of[id(v)] for v in dying]
             lines.append("    " + _fused_guard_shape(e, nxt, len(dying), spelling).format("", *names))
+            continue
+        if e.op == "call":
+            lines.append(_call_statement(e, name_of, ns, dying, bound))
             continue
         reuse = None
         if e.op != "guard":  # `y = y * 2`: a value dying here hands its name to a result of its name
-            reuse = next((v for v in dying if v.hint == e.out.hint), None)
+            reuse = next((v for v in dels.get(i, ()) if v.hint == e.out.hint and id(v) not in consts
+                          and v is not e.out), None)
             if reuse is not None:
                 dying = [v for v in dying if v is not reuse]
-                nm[id(e.out)] = nm[id(reuse)]
-        dying = [v for v in dying if v.shape != ()]
-        if dying:
-            names += [nm[id(v)] for v in dying]
+                name_of[id(e.out)] = name_of[id(reuse)]
+        names += [name_of[id(v)] for v in dying]
         if e.op != "guard" and reuse is None:
-            nm[id(e.out)] = ns.create(e.out.hint)
-        names.insert(0, nm.get(id(e.out), ""))
+            name_of[id(e.out)] = ns.create(e.out.hint)
+        names.insert(0, name_of.get(id(e.out), ""))
         lines.append("    " + _statement_shape(e, len(dying), spelling).format(*names))
-    outs = [cst.Name("None") if x is None else (cst.Name(nm[id(x)]) if isinstance(x, Var) else literal(x.value))
+    outs = [cst.Name("None") if x is None else (cst.Name(name_of[id(x)]) if isinstance(x, Var) else literal(x.value))
             for x in graph.outputs]
     single = len(outs) == 1 and not as_tuple
     ret = cst.SimpleStatementLine([cst.Return(outs[0] if single else cst.Tuple([cst.Element(o) for o in outs]))])
-    params = cst.Parameters([cst.Param(cst.Name(nm[id(v)])) for v in graph.inputs if id(v) not in consts])
+    params = cst.Parameters([cst.Param(cst.Name(name_of[id(v)])) for v in graph.inputs if id(v) not in consts])
     header, tail = _MODULE.code_for_node(cst.FunctionDef(cst.Name(name), params, cst.IndentedBlock([ret]))).split("\n", 1)
     return header + "\n" + "".join(lines) + tail
 

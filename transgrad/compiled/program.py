@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._state import show_code, using
-from ..engine import run_tensors
+from ..engine import call, run_tensors
 from ..engine.graph import walk
 from ..engine.replay import backward_graph, check_saved, saved_checks
-from ..ir import Eqn, Graph, Var
+from ..ir import Callee, Eqn, Graph, Var
 from ..passes import dce, optimize
 from ..tensor import new
 from ..tensor.records import Node, edge
@@ -36,21 +36,21 @@ class TraceOp:
         self.grad_fn_name = f"{trace.name}Backward"
 
     def vjp(self, g, out, *saved):
-        """`saved` is the trace's inputs, then the residuals this output's backward reads."""
+        """`saved` is the trace's inputs, then the residuals this output's backward reads: a
+        call of the trace's generated backward (NOTE [shown is run])."""
         tr = self.trace
-        bwd = tr.backward_graphs[self.k]
-        residuals = iter(saved[tr.n_inputs:])
-        grads = run_tensors(bwd, [g if v is bwd.inputs[0] else next(residuals) for v in bwd.inputs])
+        callee, returned = tr.backward_programs[self.k]
+        grads = call(callee, g, *saved[tr.n_inputs:])
         out = [None] * len(saved)
-        for i, gi in zip(tr.diff_inputs, grads):
-            out[i] = gi
+        for j, gi in zip(returned, grads):
+            out[tr.diff_inputs[j]] = gi
         return tuple(out)
 
     def saved_name(self, k):
         tr = self.trace
         if k < tr.n_inputs:
             return tr.fwd_inputs[k].hint
-        return tr.backward_graphs[self.k].inputs[1 + k - tr.n_inputs].hint
+        return tr.backward_programs[self.k][0].graph.inputs[1 + k - tr.n_inputs].hint
 
     def differentiable_saved(self, node, k, memo):
         """Saved value k of `node` for a backward that is itself differentiated
@@ -96,7 +96,8 @@ class Trace:
                              for k, t in enumerate(outs) if t._requires_grad and t.dtype.kind == "f" and targets}
         self.fn = None  # the forward program, generated on first use (tg.grad needs only a joint one)
         self.joint = {}  # (argnums, with value) -> (fn, source, graph)
-        self.backward_graphs, self.backward_sources, self.residuals, self.ops = {}, {}, {}, {}
+        # per differentiable output k: (Callee of its backward, which diff inputs it returns)
+        self.backward_programs, self.residuals, self.ops = {}, {}, {}
 
     # ---- programs ----
     def forward(self):
@@ -105,32 +106,38 @@ class Trace:
         if self.fn is not None:
             return self.fn
         position = {}  # id(Var) -> its place among the residuals the forward returns
+        graphs = {}
         for k, g in self.raw_backward.items():
-            g = optimize(g)
-            self.backward_graphs[k] = g
+            returned = tuple(j for j, o in enumerate(g.outputs) if o is not None)  # gradients it reaches
+            g = optimize(g.replace(outputs=tuple(g.outputs[j] for j in returned)))
+            graphs[k] = (g, returned)
             self.ops[k] = TraceOp(self, k)
             self.residuals[k] = [position.setdefault(id(v), len(position)) for v in g.inputs[1:]]
         residual_vars = [None] * len(position)
-        for g in self.backward_graphs.values():
+        for g, _ in graphs.values():
             for v in g.inputs[1:]:
                 residual_vars[position[id(v)]] = v
         fwd = Graph(tuple(self.fwd_inputs + self.consts), tuple(self.fwd_eqns), tuple(self.out_vars + residual_vars),
                     name=self.name)
         self.graph = _keep_inputs(optimize(fwd), fwd.inputs)
         fn, self.source = self.load(self.graph, self.name + "_forward")
-        for k, g in self.backward_graphs.items():
-            self.backward_sources[k] = self.load(g, f"{self.name}_backward" + (f"_{k}" if k else ""), source_only=True)
+        for k, (g, returned) in graphs.items():  # NOTE [shown is run]: what f.code() prints is what backward() calls
+            name = f"{self.name}_backward" + (f"_{k}" if k else "")
+            fn_source = self.load(g, name, as_tuple=len(returned) > 1, constants=())
+            self.backward_programs[k] = (Callee(name, g, *fn_source), returned)
         self.fn = fn
         return fn
 
-    def load(self, graph, fname, source_only=False):
-        """`graph` as generated code on this trace's backend: (function, source)."""
-        if source_only:
-            from ..codegen.emit import emit
+    @property
+    def backward_sources(self):
+        return {k: callee.source for k, (callee, _) in self.backward_programs.items()}
 
-            return emit(graph, fname, self.backend.name, self.backend.HELPERS)
+    def load(self, graph, fname, as_tuple=True, constants=None):
+        """`graph` as generated code on this trace's backend: (function, source). The trace's
+        constants are globals of the code (a backward gets them as residuals instead)."""
         extra = {} if self.device is None else {"device": self.device}
-        fn, source = self.backend.build(graph, fname, self.consts, self.const_values, **extra)
+        constants = self.consts if constants is None else constants
+        fn, source = self.backend.build(graph, fname, constants, self.const_values, as_tuple=as_tuple, **extra)
         show_code(source)
         return fn, source
 

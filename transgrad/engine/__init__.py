@@ -11,8 +11,8 @@ whose graph keeps its structure generates code once.
 import sys
 
 from .. import _state
-from .run import backward, backward_code, grad, owned, run_tensors, stats
+from .run import backward, backward_code, call, grad, owned, run_tensors, stats
 
 _state.engine = sys.modules[__name__]  # Tensor.backward calls up to here
 
-__all__ = ["backward", "backward_code", "grad", "owned", "run_tensors", "stats"]
+__all__ = ["backward", "backward_code", "call", "grad", "owned", "run_tensors", "stats"]

@@ -119,8 +119,21 @@ def backward_graph(order, index, root_idx, seeds, target_idx, names, const_name=
     for i, v in zip(target_idx, out_vars):
         if v is not None and v not in tr.inputs:
             v.hint = "g_" + names[i]
+    _cotangent_names(tr.eqns, [tr.vars[id(placeholders[("seed", j)])] for j in range(len(seeds))])
     graph = Graph(tuple(tr.inputs), tuple(tr.eqns), out_vars, name=names[root_idx[0]] + "_backward")
     return graph, sources, readers
+
+
+def _cotangent_names(eqns, seeds):
+    """Every value computed from a cotangent is one (a partial sum, a rule's product): its
+    name starts with `g_`, so that generated code never reads one as a forward value."""
+    flowing = {id(v) for v in seeds}
+    for e in eqns:
+        if any(type(x) is Var and id(x) in flowing for x in e.ins):
+            for o in e.outs:
+                flowing.add(id(o))
+                if not o.hint.startswith("g_"):
+                    o.hint = "g_" + o.hint
 
 
 def saved_checks(graph, readers):

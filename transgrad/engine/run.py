@@ -47,6 +47,8 @@ def _build(order, index, root_idx, seeds, target_idx, backend):
     raw, sources, readers = backward_graph(order, index, root_idx, seeds, target_idx, value_names(order),
                                            inline_hooks=backend is not numpy_backend, anomalies=anomalies)
     graph = optimize(raw)
+    if any(e.op == "call" and e.kw["fn"].name == graph.name for e in graph.eqns):
+        graph = graph.replace(name="backward")  # a compiled call's backward is the callee's name
     if backend is numpy_backend:
         fn, source = backend.build(graph, graph.name, as_tuple=False)
     else:  # saved values live on a JAX device: the backward is a jitted program of its own
@@ -92,6 +94,26 @@ def prepare(outputs, grad_outputs, inputs):
     seed_arrays = [s._data for s in seeds]
     order, c, _ = compiled_backward(roots, seed_arrays, [edge(t) for t in inputs])
     return order, c, seed_arrays
+
+
+# NOTE [shown is run]: the backward of a compiled call is the trace's own generated backward
+# function, the one `f.code()` prints and `tg.export` writes. A rule (TraceOp.vjp) that
+# `call`s it records one `call` equation, printed `g_x = tutorial_backward(g_out, y)` with
+# the function bound as a global of the engine's generated code, so the engine's code for
+# the eager operations around a compiled call calls it by name (on JAX the engine's code is
+# then not jitted again). A backward that is itself differentiated runs the callee's graph
+# on tensors instead (interp), so that its operations are recorded.
+def call(callee, *args):
+    """Run generated function `callee` on tensors `args`; the results are tensors. A tracer
+    watching records the call instead, with zeros for its results (what a rule computes
+    from them is recorded, never decided by their values): the call runs once, in the
+    code that is generated."""
+    if mode.tracer is not None:
+        outs = [new(np.zeros(v.shape, v.dtype)) for v in callee.graph.outputs]
+        mode.tracer.record_call(callee, args, outs)
+        return outs
+    results = callee.fn(*[a._data if isinstance(a, Tensor) else a for a in args])
+    return [new(r) for r in (results if len(callee.graph.outputs) > 1 else (results,))]
 
 
 def run_tensors(graph, args):

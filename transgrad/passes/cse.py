@@ -17,11 +17,11 @@ def cse(g: Graph) -> Graph:
         key = (e.op, tuple(_key(x, sub) for x in e.ins), e.params)
         prev = seen.get(key)
         if prev is not None:
-            sub[id(e.out)] = prev
+            sub.update((id(o), p) for o, p in zip(e.outs, prev))
             continue
         if any(isinstance(x, Var) and id(x) in sub for x in e.ins):
             e = Eqn(e.op, tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in e.ins), e.params, e.out, e.src)
-        seen[key] = e.out
+        seen[key] = e.outs
         eqns.append(e)
     if not sub:
         return g
