@@ -491,3 +491,17 @@ def test_folded_loop_iterations_are_named_in_the_comment():
     code = tg.backward_code(y, tg.ones(3))
     assert "# grad of: y = y * 2  [compiled_functions.py:16]  (9 times, folded)" in code
     assert "# grad of: y = x * 2  [compiled_functions.py:14]" in code and "* 1024" in code
+
+
+def test_export_writes_the_backward_f_code_prints():
+    f = tg.compile(cf.tutorial)
+    x = tg.ones(2, 2, requires_grad=True)
+    shown = f.code(x)
+    module = tg.export(f, x)
+    backward = shown[shown.index("def tutorial_backward("):]
+    exported = module[module.index("def tutorial_backward_0("):].split("\n\n")[0]
+    assert exported.replace("tutorial_backward_0(", "tutorial_backward(", 1).strip() == backward.strip()
+    ns = {}
+    exec(module, ns)
+    out, y = ns["tutorial_forward_0"](np.ones((2, 2), np.float32))
+    np.testing.assert_allclose(ns["tutorial_backward_0"](np.float32(1.0), y), np.full((2, 2), 4.5))

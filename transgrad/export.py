@@ -37,7 +37,8 @@ def export(f, *args, path=None, backend=None, argnums=None, **kwargs):
     `value_and_vjp(*arrays, cotangent)` pick the trace whose guards hold, and raise
     NoTraceError for an input that needs a path that was not exported. Gradients are with
     respect to `argnums` (positions in `args`): by default every floating-point argument,
-    whether or not the example requires grad.
+    whether or not the example requires grad. Trace i's forward and backward are there too
+    as `f.code()` prints them (`<name>_forward_<i>`, `<name>_backward_<i>`).
 
     >>> import transgrad as tg
     >>> src = tg.export(lambda x: (x * x).sum(), tg.ones(2, requires_grad=True))
@@ -73,6 +74,10 @@ def export(f, *args, path=None, backend=None, argnums=None, **kwargs):
         fwd = fwd.replace(inputs=tuple(v for v in fwd.inputs if v not in captured) + tuple(captured))
         parts.append(_emit(fwd, f"forward_{i}", free, values, consts, be))
         table_fwd.append((sig, f"forward_{i}", guards))
+        tr.forward()  # NOTE [shown is run]: the forward and backward that f.code() prints, as they are
+        parts.append(_emit(tr.graph, f"{tr.name}_forward_{i}", free, values, consts, be))
+        for callee, returned in tr.backward_programs.values():
+            parts.append(_emit(callee.graph, f"{callee.name}_{i}", (), values, consts, be, len(returned) > 1))
         diff = {tr.positions[j] for j in tr.diff_inputs if j < len(tr.in_vars)}
         nums = argnums if all(p in diff for p in argnums) else ()  # a trace made without these gradients
         if nums and tr.n_out == 1 and tr.out_tree == ("T",):
@@ -114,10 +119,10 @@ def _signature(tr):
     return tuple(out)
 
 
-def _emit(graph, name, free, values, consts, be):
+def _emit(graph, name, free, values, consts, be, as_tuple=True):
     bound = {}
     src = emit(graph, name, be.name, be.HELPERS, constants=[v for v in graph.inputs if v in free], bound=bound,
-               as_tuple=True)
+               as_tuple=as_tuple)
     for n, v in bound.items():
         if n in consts and consts[n] is not values[id(v)]:
             new = f"{n}_{name}"
