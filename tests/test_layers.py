@@ -90,3 +90,17 @@ def test_the_import_graph_has_no_cycle():
 def test_any_module_can_be_imported_first(module):
     r = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, cwd=str(ROOT))
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_every_cited_note_exists_once():
+    """`NOTE [name]` cites a note; `NOTE [name]:` at the start of a comment or docstring line
+    defines it (PyTorch's convention)."""
+    import re
+
+    cited, defined = set(), []
+    for path in MODULES.values():
+        text = path.read_text()
+        cited |= set(re.findall(r"NOTE\s+\[([a-z ]+)\]", text))
+        defined += re.findall(r"^\s*(?:#\s*)?NOTE \[([a-z ]+)\]:", text, re.M)
+    assert sorted(cited - set(defined)) == []
+    assert sorted(n for n in set(defined) if defined.count(n) > 1) == []

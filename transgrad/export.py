@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Callable, Optional, Sequence, Union
 import inspect
 import io
 
@@ -30,7 +31,8 @@ def _const_line(name, array):
     return cst.Module([cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], value)])]).code
 
 
-def export(f, *args, path=None, backend=None, argnums=None, **kwargs):
+def export(f: Callable, *args, path: Optional[str] = None, backend: Optional[str] = None,
+           argnums: Union[int, Sequence[int], None] = None, **kwargs) -> str:
     """Write (and return) a standalone module with the generated forward and gradient code of
     every trace `f` has seen, `args` included. The module needs only NumPy (or JAX with
     `backend="jax"`): `forward(*arrays)`, `value_and_grad(*arrays)` (scalar outputs) and

@@ -1,8 +1,11 @@
 """Structural helpers for VJP rules, written in the Tensor API so rules trace into IR.
 
 They call methods of their operands only (no import of the tensor front end): the op table
-and its rules sit below it. Broadcasting is undone in exactly one place, `sum_to` (NOTE
-[broadcasting]): every binary rule passes its raw cotangent through it.
+and its rules sit below it.
+
+NOTE [broadcasting]: broadcasting is undone in exactly one place, `sum_to`: every binary
+rule passes its raw cotangent through it, which sums over the dimensions the operand was
+broadcast along.
 """
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ repeats the check on the gradient itself (built with `create_graph=True`).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 
@@ -31,7 +33,8 @@ def _vjp_check(fn, args, rng, eps, rtol, atol):
         raise AssertionError(f"VJP check failed: analytic <v, J u> = {analytic!r}, central difference = {numeric!r}")
 
 
-def check_grads(fn, args, order=2, eps=1e-6, rtol=1e-5, atol=1e-6, seed=0):
+def check_grads(fn: Callable, args, order: int = 2, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-6,
+                seed: int = 0) -> None:
     """Raise AssertionError unless `fn`'s gradients (up to `order`) match float64
     central differences at `args` (a list of float64 arrays).
 

@@ -26,7 +26,7 @@ def set_detect_anomaly(mode_on: bool) -> None:
     mode.anomaly = bool(mode_on)
 
 
-def Variable(tensor, requires_grad=False):
+def Variable(tensor, requires_grad: bool = False) -> Tensor:
     """The tutorial's `Variable(tensor, requires_grad=True)`: a leaf tensor sharing
     `tensor`'s data.
 

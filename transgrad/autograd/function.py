@@ -77,7 +77,7 @@ class Function:
         raise NotImplementedError("Function subclasses must implement backward(ctx, *grads)")
 
     @classmethod
-    def apply(cls, *args):
+    def apply(cls, *args) -> Tensor:
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():

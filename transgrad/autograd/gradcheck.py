@@ -1,6 +1,8 @@
 """Compare a function's generated gradients with float64 central differences."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 
@@ -8,7 +10,8 @@ class GradcheckError(RuntimeError):
     pass
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
+def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              raise_exception: bool = True) -> bool:
     """Check every Jacobian entry of `fn` at `inputs` against central differences.
 
     Inputs that require grad should be float64, as in PyTorch.

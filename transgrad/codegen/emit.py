@@ -227,8 +227,7 @@ def emit(graph: Graph, name: str, spelling="numpy", reserved=(), constants=(), b
         fused = (e.op not in ("guard", "call") and OPS[e.op].comparison and nxt is not None and nxt.op == "guard"
                  and nxt.ins[0] is e.out and uses[id(e.out)] == 1 and e.out.shape == () and id(e.out) not in outputs)
         last = i == len(eqns) - (2 if fused else 1)
-        # NOTE [liveness]: `del` frees what this function holds: not a parameter (its caller
-        # holds it too), not a 0-d value, and not on the last line (the return frees all)
+        # `del` frees what this function holds (NOTE [liveness])
         dying = [v for v in dels.get(i, ()) + (dels.get(i + 1, ()) if fused else ())
                  if id(v) not in params and v.shape != () and v not in e.outs and not last]
         names = [name_of[id(x)] for x in e.ins if type(x) is Var]

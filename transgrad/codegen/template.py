@@ -1,9 +1,11 @@
 """Expression templates: parsed once per primitive, then filled by node substitution.
 
-`Template("xp.sum({a}, axis={axis})")` parses the text once (placeholders become
-sentinel names) and precomputes which nodes lie on a path to a placeholder. `fill(subs)`
-rebuilds only those nodes, sharing every other subtree, so a use costs a few node
-constructions instead of a parse (NOTE [templates]).
+NOTE [templates]: generated code is built from LibCST nodes, never by pasting strings.
+`Template("xp.sum({a}, axis={axis})")` parses an op-table spelling once (placeholders
+become sentinel names) and precomputes which nodes lie on a path to a placeholder;
+`fill(subs)` rebuilds only those nodes, sharing every other subtree, so a use costs a few
+node constructions instead of a parse. Every placeholder must be supplied (an unsupplied
+`{x}` would parse as a set literal).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Where a compiled function reads values that are not its arguments (NOTE [sources]).
+"""Where a compiled function reads values that are not its arguments.
 
-A trace records tensors the function read from outside (a global `W`, a closure's
+NOTE [sources]: a trace records tensors the function read from outside (a global `W`, a closure's
 weights, `model.layer.weight`) and plain Python values it baked into the code (`lr = 0.1`).
 Neither may be frozen into the trace: at every call the tensors are read again and the
 values are compared. So each is found by a *path* from the function: a sequence of steps

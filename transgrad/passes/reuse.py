@@ -10,12 +10,14 @@ MIN_SIZE = 1 << 16  # elements: below this NumPy's small-array allocations are c
 
 
 def reuse_buffers(g: Graph, min_size=MIN_SIZE) -> Graph:
-    """Let an elementwise equation write its result into the buffer of an input that dies
-    there (NOTE [buffer reuse]): `y * 0.75` becomes `xp.multiply(y, 0.75, out=y)` when y is
-    not needed afterwards, so large arrays are not allocated (and page-faulted) once per
-    temporary. Only buffers this function allocated itself are reused: never an input, a
-    constant, a view or a 0-d value; the result is the same array, so values are identical.
-    Arrays under `min_size` elements are left alone: for them the allocation is cheap.
+    """Let an elementwise equation write its result into the buffer of an input that dies there.
+
+    NOTE [buffer reuse]: `y * 0.75` becomes `xp.multiply(y, 0.75, out=y)` when y is not
+    needed afterwards (the row's `ufunc` names NumPy's function), so large arrays are not
+    allocated (and page-faulted) once per temporary. Only buffers this function allocated
+    itself are reused: never an input, a constant, a view or a 0-d value; the result is the
+    same array, so values are identical. Arrays under `min_size` elements are left alone:
+    for them the allocation is cheap.
     """
     from .liveness import last_uses
 

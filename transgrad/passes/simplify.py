@@ -27,7 +27,9 @@ def _scale(e):
 
 
 def simplify(g: Graph) -> Graph:
-    """Algebraic simplification, one forward sweep (NOTE [simplify]):
+    """Algebraic simplification, one forward sweep.
+
+    NOTE [simplify]:
 
     - scalar chains fold: `(x * 2) * 2` -> `x * 4`, `(x / 4) * 3` -> `x * 0.75`;
     - broadcasts sink: `expand(a) * 3` -> `expand(a * 3)`, and `expand(a) * y` -> `a * y`

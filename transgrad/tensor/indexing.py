@@ -1,6 +1,8 @@
 """Indexing: `x[1:3, None, idx]` as a hashable spec plus index tensors (transgrad.index)."""
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 from ..index import Arr, Mask, Sl
@@ -8,6 +10,8 @@ from ..ops import OPS
 from .dispatch import apply, python_scalar, wrap
 from .dtypes import bool_
 from .inplace import inplace
+
+TensorT = TypeVar("TensorT")  # the Tensor class these methods are mixed into
 
 
 def index_spec(idx, count=True):
@@ -40,13 +44,13 @@ def index_spec(idx, count=True):
 class Indexing:
     __slots__ = ()
 
-    def __getitem__(self, idx):
+    def __getitem__(self: TensorT, idx) -> TensorT:
         spec, arrays = index_spec(idx)
         if not arrays and all(i == Sl(None, None, None) for i in spec):
             return self
         return apply(OPS["getitem"], self, *arrays, index=spec)
 
-    def __setitem__(self, idx, value):
+    def __setitem__(self: TensorT, idx, value):
         value = wrap(python_scalar(value))
         is_tensor = hasattr(value, "_data")
         # one mask, one value for all its places (`g[x < 0] = 0`): the count of places is not needed

@@ -3,6 +3,7 @@ writes through views into their bases (NOTE [views])."""
 from __future__ import annotations
 
 from linecache import getline
+from typing import TypeVar
 
 import numpy as np
 
@@ -11,6 +12,8 @@ from ..ops import OPS
 from .dispatch import apply, is_jax_array, new, refresh, wrap
 from .dtypes import OpError
 from .records import Node, Overwritten, version_cell
+
+TensorT = TypeVar("TensorT")  # the Tensor class these methods are mixed into
 
 
 def inplace(t, name, compute):
@@ -156,31 +159,31 @@ class InPlace:
 
     __slots__ = ()
 
-    def zero_(self):
+    def zero_(self: TensorT) -> TensorT:
         return inplace(self, "zero_", lambda t: _filled(t, 0))
 
-    def fill_(self, value):
+    def fill_(self: TensorT, value) -> TensorT:
         return inplace(self, "fill_", lambda t: _filled(t, value))
 
-    def add_(self, other, alpha=1):
+    def add_(self: TensorT, other, alpha=1) -> TensorT:
         return inplace(self, "add_", lambda t: t + (other if alpha == 1 else other * alpha))
 
-    def sub_(self, other, alpha=1):
+    def sub_(self: TensorT, other, alpha=1) -> TensorT:
         return inplace(self, "sub_", lambda t: t - (other if alpha == 1 else other * alpha))
 
-    def mul_(self, other):
+    def mul_(self: TensorT, other) -> TensorT:
         return inplace(self, "mul_", lambda t: t * other)
 
-    def div_(self, other):
+    def div_(self: TensorT, other) -> TensorT:
         return inplace(self, "div_", lambda t: t / other)
 
-    def clamp_(self, min=None, max=None):
+    def clamp_(self: TensorT, min=None, max=None) -> TensorT:
         return inplace(self, "clamp_", lambda t: t.clamp(min, max))
 
-    def copy_(self, src):
+    def copy_(self: TensorT, src) -> TensorT:
         return inplace(self, "copy_", lambda t: _copied(t, src))
 
-    def __iadd__(self, other): return self.add_(other)
-    def __isub__(self, other): return self.sub_(other)
-    def __imul__(self, other): return self.mul_(other)
-    def __itruediv__(self, other): return self.div_(other)
+    def __iadd__(self: TensorT, other) -> TensorT: return self.add_(other)
+    def __isub__(self: TensorT, other) -> TensorT: return self.sub_(other)
+    def __imul__(self: TensorT, other) -> TensorT: return self.mul_(other)
+    def __itruediv__(self: TensorT, other) -> TensorT: return self.div_(other)

@@ -1,11 +1,15 @@
 """Tensor methods that change the shape: views where NumPy gives views (NOTE [views])."""
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 from ..ops import OPS
 from .dispatch import apply, dims, wrap
 from .dtypes import OpError
+
+TensorT = TypeVar("TensorT")  # the Tensor class these methods are mixed into
 
 
 def _sizes(args):
@@ -16,7 +20,7 @@ def _sizes(args):
 class Shapes:
     __slots__ = ()
 
-    def reshape(self, *shape):
+    def reshape(self: TensorT, *shape) -> TensorT:
         shape = tuple(int(s) for s in _sizes(shape))
         n, known = self.numel(), int(np.prod([s for s in shape if s != -1]))
         if shape.count(-1) > 1 or (shape.count(-1) == 0 and known != n) or (-1 in shape and (known == 0 or n % known)):
@@ -26,10 +30,10 @@ class Shapes:
 
     view = reshape
 
-    def flatten(self):
+    def flatten(self: TensorT) -> TensorT:
         return self.reshape(-1)
 
-    def expand(self, *sizes):
+    def expand(self: TensorT, *sizes) -> TensorT:
         sizes = _sizes(sizes)
         lead = len(sizes) - self.ndim
         if lead < 0:
@@ -38,40 +42,40 @@ class Shapes:
         shape = tuple(self.shape[i - lead] if s == -1 else int(s) for i, s in enumerate(sizes))
         return self if shape == self.shape else apply(OPS["expand"], self, shape=shape)
 
-    def expand_as(self, other):
+    def expand_as(self: TensorT, other) -> TensorT:
         return self.expand(*other.shape)
 
-    def permute(self, *order):
+    def permute(self: TensorT, *order) -> TensorT:
         order = _sizes(order)
         axes = tuple(int(d) % max(self.ndim, 1) for d in order)
         if sorted(axes) != list(range(self.ndim)):
             raise OpError(f"permute: dims {list(order)} are not a permutation of a {self.ndim}-d tensor's dimensions")
         return apply(OPS["permute"], self, axes=axes)
 
-    def transpose(self, dim0, dim1):
+    def transpose(self: TensorT, dim0, dim1) -> TensorT:
         d0, d1 = (dims(d, self.ndim, "transpose")[0] for d in (dim0, dim1))
         return self if d0 == d1 else apply(OPS["transpose"], self, dim0=min(d0, d1), dim1=max(d0, d1))
 
-    def t(self):
+    def t(self: TensorT) -> TensorT:
         if self.ndim > 2:
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
         return self if self.ndim < 2 else self.transpose(0, 1)
 
     @property
-    def T(self):
+    def T(self: TensorT) -> TensorT:
         return self.permute(*reversed(range(self.ndim)))
 
-    def unsqueeze(self, dim):
+    def unsqueeze(self: TensorT, dim) -> TensorT:
         d = int(dim) % (self.ndim + 1)
         return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
 
-    def squeeze(self, dim=None):
+    def squeeze(self: TensorT, dim=None) -> TensorT:
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
         d = dims(dim, self.ndim, "squeeze")[0]
         return self if self.shape[d] != 1 else self.reshape(self.shape[:d] + self.shape[d + 1:])
 
-    def matmul(self, other):
+    def matmul(self: TensorT, other) -> TensorT:
         other = wrap(other)
         if self.ndim == 0 or other.ndim == 0:
             raise OpError(f"matmul: both arguments need to be at least 1-D (got shapes {self.shape} and {other.shape})")
