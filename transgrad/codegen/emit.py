@@ -193,11 +193,14 @@ def emit(graph: Graph, name: str, spelling="numpy", reserved=(), constants=(), b
     (FX's "source plus globals").
 
     >>> from transgrad.ir import Var, Eqn, Graph, Lit
-    >>> x = Var((2,), "float32", "x"); y = Var((2,), "float32", "y")
-    >>> print(emit(Graph((x,), (Eqn("mul", (x, Lit(2)), (), y),), (y,)), "double"), end="")
-    def double(x):
-        y = x * 2;  del x
-        return y
+    >>> x, y, z, w = (Var((2,), "float32", n) for n in "xyzw")
+    >>> g = Graph((x,), (Eqn("mul", (x, Lit(2)), (), y), Eqn("sin", (y,), (), z), Eqn("mul", (z, z), (), w)), (w,))
+    >>> print(emit(g, "f"), end="")
+    def f(x):
+        y = x * 2
+        z = xp.sin(y);  del y
+        w = z * z
+        return w
     """
     ns = Namespace(reserved=reserved)
     name_of = {id(v): ns.create(v.hint) for v in graph.inputs}
