@@ -18,7 +18,7 @@ def test_tutorial_part_one():
     y = x + 2
     np.testing.assert_array_equal(y.numpy() if not y.requires_grad else y.detach().numpy(), np.full((2, 2), 3.0))
     assert x.grad_fn is None
-    assert type(y.grad_fn).__name__ == "Node" and y.grad_fn.name() == "AddBackward0"
+    assert type(y.grad_fn).__name__ == "AddBackward0" and y.grad_fn.name() == "AddBackward0"
     assert repr(y.grad_fn).startswith("<AddBackward0 object at 0x")
     z = y * y * 3
     out = z.mean()

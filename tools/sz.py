@@ -8,7 +8,7 @@ import sys
 import tokenize
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "transgrad"
-BUDGET = 4200  # lines of code: no comments, docstrings or blank lines counted
+BUDGET = 4600  # lines of code: no comments, docstrings or blank lines counted
 
 
 def code_lines(path):

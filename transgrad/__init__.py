@@ -19,17 +19,15 @@ The house, bottom to top (each layer imports only those below it):
     6  engine/                        backward(): graph walk, VJP replay, generated backwards
     7  compiled/, api, export, autograd/   tg.compile, tg.grad, tg.export, the PyTorch spellings
 """
-from . import autograd
+from . import autograd, cuda
 from ._state import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .api import compile, grad, value_and_grad
 from .engine import backward_code
 from .export import export
 from .ops import OPS as _OPS
-from .tensor import (
-    DoubleTensor, FloatTensor, LongTensor, OpError, Tensor, arange, bool_, cat, eye, float16, float32, float64,
-    from_numpy, full, full_like, int8, int16, int32, int64, manual_seed, maximum, minimum, ones, ones_like, rand, randn,
-    stack, tensor, uint8, where, zeros, zeros_like,
-)
+from .tensor import *  # noqa: F403  (Tensor, tensor(), zeros(), dtypes, ...: tensor.__all__)
+from .tensor import Tensor, bool_, creation as _creation, float16, float32, float64, int16, int32, int64
+from .tensor import __all__ as _tensor_all
 from .tensor import tensor as _tensor
 
 __version__ = "0.1.0"
@@ -46,16 +44,20 @@ def _function(name):
 
 
 # every op-table row's function (its `function` name: PyTorch's), and the compositions that
-# are Tensor methods too; rows of several tensors (cat, where, ...) are defined in tensor/creation
-_FUNCTIONS = sorted({row.function for row in _OPS.values() if row.function} | {"t", "unsqueeze", "squeeze", "flatten"})
+# are Tensor methods too; functions of several tensors (cat, where, ...) are in tensor/creation
+_COMPOSED = ("t unsqueeze squeeze flatten mm bmm mv dot outer cumsum prod var std logsumexp square rsqrt reciprocal "
+             "clip clamp_min clamp_max masked_fill gather index_select flip split chunk tril triu sort topk argsort "
+             "numel").split()
+_FUNCTIONS = sorted({row.function for row in _OPS.values() if row.function} | set(_COMPOSED))
 for _name in _FUNCTIONS:
     if _name not in globals():
         globals()[_name] = _function(_name)
 
+# PyTorch's dtype names (defined last: `float`, `int` and `bool` shadow the builtins here)
+float, double, half, long, int, short, bool = float32, float64, float16, int64, int32, int16, bool_  # noqa: A001
+
 __all__ = [
-    "Tensor", "autograd", "compile", "grad", "value_and_grad", "export", "backward_code", "no_grad", "enable_grad",
-    "set_grad_enabled", "is_grad_enabled", "OpError", "tensor", "from_numpy", "zeros", "ones", "full", "eye", "arange",
-    "randn", "rand", "zeros_like", "ones_like", "full_like", "manual_seed", "FloatTensor", "DoubleTensor",
-    "LongTensor", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool_", "where",
-    "maximum", "minimum", "cat", "stack",
-] + [n for n in _FUNCTIONS if n not in ("full", "where", "maximum", "minimum", "cat", "stack")]
+    "autograd", "cuda", "compile", "grad", "value_and_grad", "export", "backward_code", "no_grad", "enable_grad",
+    "set_grad_enabled", "is_grad_enabled", "float", "double", "half", "long", "int", "short", "bool",
+] + [n for n in _tensor_all if n not in ("apply", "new", "alias", "leaf_tensor", "to_array", "is_jax_array",
+                                          "default_dtype")] + [n for n in _FUNCTIONS if n not in _creation.__all__]

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import operator
 
-from .rules import extreme_vjp, matmul_vjp, pow_vjp, reduced_count, split_vjp, sum_to, unreduce
+from .rules import (
+    cumsum_vjp, einsum_vjp, extreme_vjp, matmul_vjp, pow_vjp, prod_vjp, reduced_count, split_vjp, sum_to, unreduce,
+)
 
 NONDIFF = None
 
@@ -125,6 +127,7 @@ unary("tanh",       "xp.tanh({a})",                       lambda g, out, a: (g *
 unary("sigmoid",    "1 / (1 + xp.exp(-{a}))",             lambda g, out, a: (g * out * (1 - out),),                                         "out",       floating=True)
 unary("relu",       "xp.maximum({a}, 0)",                 lambda g, out, a: (g.where(out > 0, 0),),                                         "out")
 unary("abs",        "xp.abs({a})",                        lambda g, out, a: (g * a.sign(),),                                                "a",         ufunc="absolute")
+unary("log1p",      "xp.log1p({a})",                      lambda g, out, a: (g / (1 + a),),                                                 "a",         ufunc="log1p", floating=True)
 unary("sqrt",       "xp.sqrt({a})",                       lambda g, out, a: (g / (2 * out),),                                               "out",       ufunc="sqrt", floating=True)
 op("clamp",     "a",     "lo hi",                 "xp.clip({a}, {lo}, {hi})",                          lambda g, out, a, lo, hi: (g * ((a >= lo) if lo is not None else 1) * ((a <= hi) if hi is not None else 1),), "ClampBackward1", reads="a", elementwise=True)
 op("where",     "c a b", "",                      "xp.where({c}, {a}, {b})",                           lambda g, out, c, a, b: (None, sum_to(g.where(c, 0), a), sum_to(g.where(c.logical_not(), 0), b)), reads="c", elementwise=True)
@@ -140,6 +143,10 @@ op("amin",      "a",     "axis keepdims",         "xp.min({a}, axis={axis}, keep
    numpy="xp.minimum.reduce({a}, axis={axis}, keepdims={keepdims})")
 op("max_dim",   "a idx", "axis keepdims",         "take_along({a}, {idx}, axis={axis}, keepdims={keepdims})", lambda g, out, a, idx, axis, keepdims: (_scatter_add(g, idx, a.shape, axis, keepdims), None), "MaxBackward0", reads="idx", method="max", function="max")
 op("min_dim",   "a idx", "axis keepdims",         "take_along({a}, {idx}, axis={axis}, keepdims={keepdims})", lambda g, out, a, idx, axis, keepdims: (_scatter_add(g, idx, a.shape, axis, keepdims), None), "MinBackward0", reads="idx", method="min", function="min")
+op("gather",    "a idx", "axis",                  "take_along({a}, {idx}, axis={axis}, keepdims=True)", lambda g, out, a, idx, axis: (_scatter_add(g, idx, a.shape, axis, True), None), reads="idx")
+op("prod",      "a",     "axis keepdims",         "xp.prod({a}, axis={axis}, keepdims={keepdims})",    prod_vjp, reads="a")
+op("cumsum",    "a",     "axis",                  "xp.cumsum({a}, axis={axis})",                       lambda g, out, a, axis: cumsum_vjp(g, axis))
+op("einsum",    "*xs",   "equation",              "xp.einsum({equation}, *{xs})",                      lambda g, out, *xs, equation: einsum_vjp(g, xs, equation), reads="xs", method=None)
 op("scatter_add", "v idx", "shape axis",          "scatter_add({v}, {idx}, shape={shape}, axis={axis})", lambda g, out, v, idx, shape, axis: (_take_along(g, idx, axis), None), reads="idx", method=None, function=None)
 op("norm",      "a",     "axis keepdims",         "xp.sqrt(xp.sum({a} * {a}, axis={axis}, keepdims={keepdims}))", lambda g, out, a, axis, keepdims: (unreduce(g, a.shape, axis, keepdims) * a / unreduce(out.where(out != 0, 1), a.shape, axis, keepdims),), "LinalgVectorNormBackward0", reads="a out",
    numpy="vector_norm({a}, axis={axis}, keepdims={keepdims})")
@@ -171,6 +178,11 @@ op("logical_and", "a b", "",                      "{a} & {b}",                  
 op("logical_or", "a b",  "",                      "{a} | {b}",                                         NONDIFF, elementwise=True)
 op("logical_not", "a",   "",                      "~{a}",                                              NONDIFF, elementwise=True)
 op("sign",      "a",     "",                      "xp.sign({a})",                                      NONDIFF, elementwise=True)
+op("isnan",     "a",     "",                      "xp.isnan({a})",                                     NONDIFF, elementwise=True)
+op("isfinite",  "a",     "",                      "xp.isfinite({a})",                                  NONDIFF, elementwise=True)
+op("all",       "a",     "axis keepdims",         "xp.all({a}, axis={axis}, keepdims={keepdims})",     NONDIFF)
+op("any",       "a",     "axis keepdims",         "xp.any({a}, axis={axis}, keepdims={keepdims})",     NONDIFF)
+op("argsort",   "a",     "axis descending",       "argsort({a}, axis={axis}, descending={descending})", NONDIFF)
 op("argmax",    "a",     "axis keepdims",         "xp.argmax({a}, axis={axis}, keepdims={keepdims})",  NONDIFF)
 op("argmin",    "a",     "axis keepdims",         "xp.argmin({a}, axis={axis}, keepdims={keepdims})",  NONDIFF)
 # fmt: on

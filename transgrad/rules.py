@@ -98,3 +98,55 @@ def split_vjp(g, xs, axis, stacked):
             start += x.shape[axis]
         out.append(g[idx])
     return tuple(out)
+
+
+def prod_vjp(g, out, a, axis, keepdims):
+    """d/da_j prod(a) = prod of the others: out / a_j without zeros; with one zero only its
+    place gets the product of the others; with two or more, nothing does."""
+    zero = a == 0
+    nonzero = a.where(zero.logical_not(), 1)
+    others = nonzero.prod(dim=axis, keepdim=True) if axis is not None else nonzero.prod().reshape((1,) * a.ndim)
+    zeros = zero.astype(a.dtype).sum(dim=axis, keepdim=True) if axis is not None else zero.astype(a.dtype).sum()
+    g = unreduce(g, a.shape, axis, keepdims)
+    none_zero = (others / nonzero).where(zeros == 0, 0)
+    one_zero = others.where(zero & (zeros == 1), 0)
+    return (g * (none_zero + one_zero),)
+
+
+def cumsum_vjp(g, axis):
+    """The cotangent of a running sum is the running sum of g from the end."""
+    flip = (slice(None),) * axis + (slice(None, None, -1),)
+    return (g[flip].cumsum(axis)[flip],)
+
+
+def einsum_parts(equation, n):
+    """('ij', 'jk'), 'ik' of an equation like 'ij,jk->ik' (the output sorted when implicit)."""
+    if "..." in equation:
+        raise NotImplementedError(f"einsum {equation!r}: '...' is not supported; name every dimension")
+    lhs, _, rhs = equation.replace(" ", "").partition("->")
+    ins = tuple(lhs.split(","))
+    if len(ins) != n:
+        raise ValueError(f"einsum {equation!r}: {len(ins)} operands in the equation, {n} given")
+    if not _:
+        letters = "".join(ins)
+        rhs = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    return ins, rhs
+
+
+def einsum_vjp(g, xs, equation):
+    """Each operand's cotangent is an einsum of g with the other operands, broadcast along
+    the letters only that operand had (they were summed away)."""
+    ins, out = einsum_parts(equation, len(xs))
+    sizes = {c: n for s, x in zip(ins, xs) for c, n in zip(s, x.shape)}
+    grads = []
+    for i, (s, x) in enumerate(zip(ins, xs)):
+        if len(set(s)) != len(s):
+            raise NotImplementedError(f"einsum {equation!r}: the gradient of a diagonal ({s}) is not supported")
+        others = [(t, y) for j, (t, y) in enumerate(zip(ins, xs)) if j != i]
+        seen = set(out).union(*[set(t) for t, _ in others])
+        kept = "".join(c for c in s if c in seen)
+        gi = g._op("einsum", g, *[y for _, y in others], equation=",".join([out] + [t for t, _ in others]) + "->" + kept)
+        if kept != s:
+            gi = gi.reshape(tuple(sizes[c] if c in kept else 1 for c in s)).expand(*x.shape)
+        grads.append(gi)
+    return tuple(grads)

@@ -2,6 +2,7 @@
 from .._state import enable_grad, mode, no_grad, set_grad_enabled, using
 from ..engine import backward, grad
 from ..tensor import Tensor, leaf_tensor, to_array
+from . import graph
 from .function import Function
 from .gradcheck import gradcheck
 
@@ -40,5 +41,5 @@ def Variable(tensor, requires_grad: bool = False) -> Tensor:
     return leaf_tensor(data, requires_grad)
 
 
-__all__ = ["Variable", "detect_anomaly", "set_detect_anomaly", "Function", "backward", "grad", "gradcheck", "no_grad",
+__all__ = ["Variable", "graph", "detect_anomaly", "set_detect_anomaly", "Function", "backward", "grad", "gradcheck", "no_grad",
            "enable_grad", "set_grad_enabled"]

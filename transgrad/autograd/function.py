@@ -4,7 +4,7 @@ from __future__ import annotations
 from .._state import mode, no_grad, user_src
 from ..tensor import Tensor, new
 from ..tensor.dispatch import wrap
-from ..tensor.records import Node, edge
+from ..tensor.records import edge, node_type
 
 
 class FunctionCtx:
@@ -106,7 +106,7 @@ class Function:
         op = _CustomOp(cls)
         params = {"ctx": ctx, "slots": tuple(slots), "nargs": len(args), "attrs": tuple(attrs)}
         edges = tuple(edge(a) for a in args) + (None,) * len(extras)
-        node = Node(op, tuple(args) + tuple(extras), params, out._data, user_src(), edges)
+        node = node_type(op.grad_fn_name)(op, tuple(args) + tuple(extras), params, out._data, user_src(), edges)
         result = new(out._data, requires_grad=True, grad_fn=node)
         if mode.tracer is not None:  # the forward's operations were recorded: its result is this tensor
             mode.tracer.alias(result, out)

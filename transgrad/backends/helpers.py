@@ -43,7 +43,12 @@ def take_along(a, idx, axis, keepdims):
     return out if keepdims else xp.squeeze(out, axis)
 
 
-SHARED = [softmax, log_softmax, along, take_along]  # rebound per backend; GuardFailed and guard are shared as they are
+def argsort(a, axis, descending):
+    """Indices that sort `a` along `axis` (ties keep their order)."""
+    return xp.argsort(-a if descending else a, axis=axis, stable=True)
+
+
+SHARED = [softmax, log_softmax, along, take_along, argsort]  # rebound per backend; GuardFailed and guard are shared as they are
 
 
 def bind(functions, namespace):

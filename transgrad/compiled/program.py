@@ -16,7 +16,7 @@ from ..engine.replay import backward_graph, check_saved, saved_checks
 from ..ir import Callee, Eqn, Graph, Var
 from ..passes import dce, optimize
 from ..tensor import new
-from ..tensor.records import Node, edge
+from ..tensor.records import Node, edge, node_type
 
 MAX_REDECISIONS = 16  # NOTE [decisions]: traces of one call whose guards the program decided otherwise
 
@@ -195,7 +195,7 @@ class Trace:
         for k, res_idx in self.residuals.items():
             saved = inputs + tuple(new(residuals[j]) for j in res_idx)
             t = outs[k]
-            t.grad_fn = Node(self.ops[k], saved, {}, t._data, src, tuple(edge(a) for a in saved))
+            t.grad_fn = node_type(self.ops[k].grad_fn_name)(self.ops[k], saved, {}, t._data, src, tuple(edge(a) for a in saved))
             t._requires_grad = True
 
     # ---- describing ----
@@ -237,7 +237,7 @@ def _backward_of(tracer, out, targets, name):
     order, index, _ = walk([root], stop)
     names = []
     for n in order:
-        v = tracer.node_out.get(id(n)) if type(n) is Node else tracer.vars.get(id(getattr(n, "variable", None)))
+        v = tracer.node_out.get(id(n)) if isinstance(n, Node) else tracer.vars.get(id(getattr(n, "variable", None)))
         names.append(v.hint if v is not None else "v")
     target_idx = tuple(index.get(id(t), -1) for t in targets)
     seed = np.ones(out.shape, out.dtype)
@@ -253,7 +253,7 @@ def _backward_of(tracer, out, targets, name):
             continue
         n = order[s.node]
         if s.kind == "result":
-            fv = tracer.node_out[id(n)] if type(n) is Node else tracer.vars[id(n.variable)]
+            fv = tracer.node_out[id(n)] if isinstance(n, Node) else tracer.vars[id(n.variable)]
         else:
             fv = tracer.var(n.saved[s.slot])
         sub[id(v)] = fv

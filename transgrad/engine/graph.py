@@ -46,7 +46,7 @@ def _part(n, index, consts):
             "values were freed by the first backward. Pass retain_graph=True to the first backward.")
     ins = []
     for e, a in zip(n.edges, n.saved):
-        if type(e) is Node:  # does it save the producer's result itself (or a snapshot of an older value)?
+        if isinstance(e, Node):  # does it save the producer's result itself (or a snapshot of an older value)?
             ins.append((index[id(e)], a._data is e.out_data))
         elif e is not None:
             ins.append(index[id(e)])

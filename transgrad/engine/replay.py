@@ -97,7 +97,7 @@ def backward_graph(order, index, root_idx, seeds, target_idx, names, const_name=
             for k, (e, a) in enumerate(zip(n.edges, n.saved)):
                 if not isinstance(a, Tensor):
                     args.append(a)
-                elif type(e) is Node and a._data is e.out_data:  # the producer's result, one value for all readers
+                elif isinstance(e, Node) and a._data is e.out_data:  # the producer's result, one value for all readers
                     j = index[id(e)]
                     args.append(placeholder(("result", j), a._data, names[j], Source("result", j), Source("saved", i, k)))
                 else:

@@ -71,7 +71,7 @@ def compiled_backward(roots, seeds, targets):
     key = (parts, root_idx, target_idx, tuple((s.shape, s.dtype) for s in seeds), backend.name, mode.anomaly)
     if backend is not numpy_backend:  # hooks are traced into a jitted backward: their identity is part of the key
         key += (tuple(tuple(n._hooks or ()) for n in order),)
-    uncacheable = any(getattr(n.op, "custom", False) for n in order if type(n) is Node)
+    uncacheable = any(getattr(n.op, "custom", False) for n in order if isinstance(n, Node))
     c = None if uncacheable else _cache.get(key)
     if c is None:
         stats["misses"] += 1
@@ -155,7 +155,7 @@ def _run(roots, seeds, targets, retain_graph, create_graph):
         grads = [None if a is None else new(a) for a in owned(out if len(c.graph.outputs) > 1 else (out,), args)]
     if not retain_graph:
         for n in order:
-            if type(n) is Node:
+            if isinstance(n, Node):
                 n.saved = n.out_data = None
     return targets, grads
 

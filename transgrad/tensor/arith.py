@@ -72,6 +72,21 @@ class Arithmetic:
     def logical_or(self: TensorT, o) -> TensorT: return binary("logical_or", self, o)
     def logical_not(self: TensorT) -> TensorT: return ~self
 
+    def square(self: TensorT) -> TensorT:
+        return self * self
+
+    def rsqrt(self: TensorT) -> TensorT:
+        return 1 / self.sqrt()
+
+    def reciprocal(self: TensorT) -> TensorT:
+        return 1 / floating(self)
+
+    def clamp_min(self: TensorT, min) -> TensorT:
+        return self.clamp(min=min)
+
+    def clamp_max(self: TensorT, max) -> TensorT:
+        return self.clamp(max=max)
+
     def clamp(self: TensorT, min=None, max=None) -> TensorT:
         if min is None and max is None:
             raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")

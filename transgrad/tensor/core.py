@@ -9,14 +9,18 @@ from .._state import mode, user_src
 from ..ops import OPS
 from . import dispatch
 from .arith import Arithmetic
-from .dispatch import alias, new, refresh
-from .dtypes import default_dtype, is_jax_array, to_array
+from .dispatch import alias, leaf, new, refresh
+from .dtypes import default_dtype, device, is_jax_array, to_array
 from .indexing import Indexing
 from .inplace import InPlace
 from .printing import tensor_repr
 from .records import register_hook
 from .reduce import Reductions
 from .shape import Shapes
+
+
+def _size(size):
+    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
 
 
 class Tensor(Arithmetic, Reductions, Shapes, Indexing, InPlace):
@@ -100,10 +104,12 @@ class Tensor(Arithmetic, Reductions, Shapes, Indexing, InPlace):
 
     @property
     def device(self):
-        """"cpu" for a NumPy array; the JAX device for a JAX array."""
+        """`device(type='cpu')` for a NumPy array; the JAX device for a JAX array."""
         if is_jax_array(self._data):
             return next(iter(self._data.devices()))
-        return "cpu"
+        return device("cpu")
+
+    is_cuda = False
 
     @property
     def array(self):
@@ -112,15 +118,28 @@ class Tensor(Arithmetic, Reductions, Shapes, Indexing, InPlace):
             refresh(self)
         return self._data
 
-    def to(self, target) -> "Tensor":
-        """`t.to(dtype)`; `t.to("jax")` / `t.to(jax_device)` moves to a JAX device;
-        `t.to("numpy")` copies to the host. A move keeps requires_grad but not history."""
-        if isinstance(target, (np.dtype, type)) or (isinstance(target, str) and target not in ("jax", "numpy", "cpu")):
-            return self.astype(target)
+    def to(self, target=None, dtype=None, **kwargs) -> "Tensor":
+        """`t.to(dtype)`, `t.to(device)`, `t.to(other)` as in PyTorch (the CPU is the only
+        device: a no-op); `t.to("jax")` / `t.to(jax_device)` moves to a JAX device and
+        `t.to("numpy")` back to the host. A move keeps requires_grad but not history."""
+        dtype = kwargs.get("dtype", dtype)
+        target = kwargs.get("device", target)
+        if isinstance(target, Tensor):
+            target, dtype = None, target.dtype
+        if isinstance(target, (np.dtype, type)):
+            target, dtype = None, target
+        out = self if dtype is None else self.astype(dtype)
+        if target is None or isinstance(target, device) or target in ("cpu", "cuda") or str(target).startswith("cuda"):
+            if target is not None:
+                device(target)  # cuda: a clear error
+            return out.to("numpy") if is_jax_array(out._data) and target is not None else out
+        return out._moved(target)
+
+    def _moved(self, target):
         if self.grad_fn is not None:
             raise RuntimeError(f"to({target!r}): moving a tensor with history would cut its gradient; "
                                "move the inputs (leaves) instead")
-        if target in ("numpy", "cpu"):
+        if target == "numpy":
             data = np.asarray(self._data)
         else:
             import jax
@@ -130,6 +149,37 @@ class Tensor(Arithmetic, Reductions, Shapes, Indexing, InPlace):
         out = new(data)
         out._source = self._source
         return out.requires_grad_(self._requires_grad) if self._requires_grad else out
+
+    def cpu(self) -> "Tensor":
+        return self
+
+    def cuda(self, *args, **kwargs) -> "Tensor":
+        device("cuda")  # a clear error: no CUDA here
+
+    def type(self, dtype=None):
+        """The type's name, or the tensor cast to `dtype`."""
+        if dtype is None:
+            names = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
+                     "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+            return f"transgrad.{names[self.dtype.name]}Tensor"
+        return self.astype(dtype)
+
+    def new_zeros(self, *size, dtype=None, requires_grad=False) -> "Tensor":
+        return self.new_full(_size(size), 0, dtype=dtype, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, requires_grad=False) -> "Tensor":
+        return self.new_full(_size(size), 1, dtype=dtype, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad=False) -> "Tensor":
+        return leaf(np.full(_size((size,)), fill_value, dtype or self.dtype), requires_grad)
+
+    def new_tensor(self, data, dtype=None, requires_grad=False) -> "Tensor":
+        return leaf(np.array(to_array(data, dtype or self.dtype)), requires_grad)
+
+    new_empty = new_zeros
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
 
     def block_until_ready(self) -> "Tensor":
         """Wait for pending device work (JAX); a no-op for NumPy arrays."""

@@ -10,14 +10,19 @@ from .._state import mode
 from ..ops import OPS
 from .core import Tensor
 from .dispatch import apply, binary, dims, leaf, where, wrap  # noqa: F401  (where: tg.where)
-from .dtypes import OpError, check_dtype, default_dtype, float32, float64, int64, is_jax_array, to_array
+from ..rules import einsum_parts
+from .dtypes import OpError, check_device, check_dtype, default_dtype, float32, float64, int64, is_jax_array, to_array
 
-__all__ = ["tensor", "from_numpy", "zeros", "ones", "full", "eye", "arange", "zeros_like", "ones_like", "full_like",
-           "manual_seed", "randn", "rand", "FloatTensor", "DoubleTensor", "LongTensor", "where", "maximum", "minimum",
-           "cat", "stack"]
+__all__ = ["tensor", "from_numpy", "zeros", "ones", "empty", "full", "eye", "arange", "linspace", "zeros_like",
+           "ones_like", "empty_like", "full_like", "manual_seed", "randn", "rand", "randint", "randperm", "randn_like",
+           "rand_like", "FloatTensor", "DoubleTensor", "LongTensor", "where", "maximum", "minimum", "cat", "stack", "einsum",
+           "allclose", "is_tensor", "numel"]
 
 
-def _shape(shape):
+def _shape(shape, size=None):
+    """`f(2, 3)`, `f((2, 3))` or `f(size=(2, 3))`."""
+    if size is not None:
+        shape = (size,)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     return tuple(int(s) for s in shape)
@@ -27,7 +32,7 @@ def _dtype(dtype):
     return default_dtype if dtype is None else check_dtype(np.dtype(dtype), "constructor")
 
 
-def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new leaf tensor from a scalar, nested lists, a NumPy array or a Tensor (copied).
 
     >>> import transgrad as tg
@@ -35,6 +40,7 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     tensor([[1., 2.],
             [3., 4.]])
     """
+    check_device(device)
     a = to_array(data, dtype)
     return leaf(a if is_jax_array(a) else np.array(a, copy=True), requires_grad)
 
@@ -46,40 +52,59 @@ def from_numpy(a: np.ndarray) -> Tensor:
     return leaf(to_array(a, where="from_numpy()"), False)
 
 
-def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return leaf(np.zeros(_shape(shape), _dtype(dtype)), requires_grad)
+def zeros(*shape, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    check_device(device)
+    return leaf(np.zeros(_shape(shape, size), _dtype(dtype)), requires_grad)
 
 
-def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+def ones(*shape, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """`tg.ones(2, 2)`: a float32 tensor of ones."""
-    return leaf(np.ones(_shape(shape), _dtype(dtype)), requires_grad)
+    check_device(device)
+    return leaf(np.ones(_shape(shape, size), _dtype(dtype)), requires_grad)
 
 
-def full(shape, value, dtype=None, requires_grad: bool = False) -> Tensor:
+empty = zeros  # PyTorch leaves empty() uninitialised; zeros are one of its possible values
+
+
+def full(shape, value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    check_device(device)
+    if dtype is None and isinstance(value, (bool, int, np.integer)):  # as PyTorch: the value's kind
+        dtype = np.dtype(bool) if isinstance(value, bool) else int64
     return leaf(np.full(_shape((shape,)), value, _dtype(dtype)), requires_grad)
 
 
-def eye(n: int, m=None, dtype=None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    check_device(device)
     return leaf(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    check_device(device)
     a = np.arange(start, end, step) if end is not None else np.arange(start)
     if dtype is None:
         a = a.astype(default_dtype if a.dtype.kind == "f" else int64)
     return leaf(a.astype(dtype) if dtype is not None else a, requires_grad)
 
 
-def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    return zeros(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    check_device(device)
+    return leaf(np.linspace(start, end, steps).astype(_dtype(dtype)), requires_grad)
 
 
-def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    return ones(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return zeros(*t.shape, dtype=dtype or t.dtype, device=device, requires_grad=requires_grad)
 
 
-def full_like(t: Tensor, value, dtype=None) -> Tensor:
-    return leaf(np.full(t.shape, value, dtype or t.dtype), False)
+def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return ones(*t.shape, dtype=dtype or t.dtype, device=device, requires_grad=requires_grad)
+
+
+empty_like = zeros_like
+
+
+def full_like(t: Tensor, value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    check_device(device)
+    return leaf(np.full(t.shape, value, dtype or t.dtype), requires_grad)
 
 
 _rng = np.random.default_rng()
@@ -97,14 +122,59 @@ def _random_in_trace(name):
                       "then reused by every call; pass random tensors in as arguments", RuntimeWarning, stacklevel=3)
 
 
-def randn(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+def randn(*shape, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     _random_in_trace("randn")
-    return leaf(_rng.standard_normal(_shape(shape)).astype(_dtype(dtype)), requires_grad)
+    check_device(device)
+    return leaf(_rng.standard_normal(_shape(shape, size)).astype(_dtype(dtype)), requires_grad)
 
 
-def rand(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+def rand(*shape, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     _random_in_trace("rand")
-    return leaf(_rng.random(_shape(shape)).astype(_dtype(dtype)), requires_grad)
+    check_device(device)
+    return leaf(_rng.random(_shape(shape, size)).astype(_dtype(dtype)), requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
+    """Integers from [low, high) (or [0, low) with one bound), int64 as in PyTorch."""
+    _random_in_trace("randint")
+    check_device(device)
+    low, high = (0, low) if high is None else (low, high)
+    return leaf(_rng.integers(low, high, _shape((size,))).astype(dtype or int64), False)
+
+
+def randperm(n: int, dtype=None, device=None) -> Tensor:
+    _random_in_trace("randperm")
+    check_device(device)
+    return leaf(_rng.permutation(n).astype(dtype or int64), False)
+
+
+def randn_like(t: Tensor, dtype=None) -> Tensor:
+    return randn(*t.shape, dtype=dtype or t.dtype)
+
+
+def rand_like(t: Tensor, dtype=None) -> Tensor:
+    return rand(*t.shape, dtype=dtype or t.dtype)
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """`tg.einsum("ij,jk->ik", a, b)`, its operands given one by one or as a list."""
+    xs = [wrap(x) for x in (operands[0] if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else operands)]
+    einsum_parts(equation, len(xs))  # an unsupported equation fails here, before anything runs
+    if len({x.dtype for x in xs}) > 1:
+        xs = _same_dtype(xs, "einsum")
+    return apply(OPS["einsum"], *xs, equation=equation.replace(" ", ""))
+
+
+def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    return bool(np.allclose(np.asarray(wrap(a)), np.asarray(wrap(b)), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(t: Tensor) -> int:
+    return t.numel()
 
 
 def FloatTensor(*args) -> Tensor:

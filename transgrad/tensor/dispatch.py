@@ -15,7 +15,7 @@ from .._state import mode, using, user_src
 from ..backends import numpy as numpy_backend
 from ..ops import OPS
 from .dtypes import OpError, default_dtype, is_jax_array, to_array
-from .records import Node, edge, version_cell
+from .records import edge, node_type, version_cell
 
 Tensor = None  # the class, once tensor/core.py has defined it
 
@@ -79,7 +79,7 @@ def apply(op, *args, **params):
     if wants_grad and m.grad_enabled and op.vjp is not None and out.dtype.kind == "f":
         t._requires_grad = True
         edges = tuple(edge(a) if type(a) is Tensor else None for a in args)
-        t.grad_fn = Node(op, args, params, out, user_src(), edges)
+        t.grad_fn = node_type(op.grad_fn_name)(op, args, params, out, user_src(), edges)
     if m.tracer is not None:
         m.tracer.record(op, args, params, t)
     return t

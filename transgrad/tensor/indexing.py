@@ -7,7 +7,7 @@ import numpy as np
 
 from ..index import Arr, Mask, Sl
 from ..ops import OPS
-from .dispatch import apply, python_scalar, wrap
+from .dispatch import apply, dims, python_scalar, wrap
 from .dtypes import bool_
 from .inplace import inplace
 
@@ -21,7 +21,7 @@ def index_spec(idx, count=True):
     items = idx if isinstance(idx, tuple) else (idx,)
     spec, arrays = [], []
     for i in items:
-        if isinstance(i, (list, np.ndarray)):
+        if isinstance(i, (list, np.ndarray, range)):
             i = wrap(np.asarray(i))
         if hasattr(i, "_data"):
             if i.dtype.kind not in "iub":
@@ -43,6 +43,22 @@ def index_spec(idx, count=True):
 
 class Indexing:
     __slots__ = ()
+
+    def gather(self: TensorT, dim, index) -> TensorT:
+        """`out[i][j] = self[i][index[i][j]]` along `dim` (PyTorch's gather)."""
+        index = wrap(index)
+        d = dims(dim, self.ndim, "gather")[0]
+        if index.ndim != self.ndim or index.dtype.kind not in "iu":
+            raise RuntimeError(f"gather: index must be an integer tensor with as many dimensions as the input "
+                               f"(got {index.dtype}{list(index.shape)} for {self.dtype}{list(self.shape)})")
+        return apply(OPS["gather"], self, index, axis=d)
+
+    def index_select(self: TensorT, dim, index) -> TensorT:
+        d = dims(dim, self.ndim, "index_select")[0]
+        return self[(slice(None),) * d + (wrap(index),)]
+
+    def masked_fill(self: TensorT, mask, value) -> TensorT:
+        return wrap(value).where(mask, self) if hasattr(value, "_data") else self.where(~wrap(mask), value)
 
     def __getitem__(self: TensorT, idx) -> TensorT:
         spec, arrays = index_spec(idx)

@@ -132,7 +132,7 @@ def _mark_overwritten(t, vc):
     longer give them to a backward that reads them (NOTE [versions])."""
     while t is not None:
         n = t.grad_fn
-        if type(n) is Node and type(n.out_data) is not Overwritten:
+        if isinstance(n, Node) and type(n.out_data) is not Overwritten:
             n.out_data = Overwritten(n.out_data, vc)
         t = t._base[0] if t._base is not None else None
 
@@ -183,7 +183,28 @@ class InPlace:
     def copy_(self: TensorT, src) -> TensorT:
         return inplace(self, "copy_", lambda t: _copied(t, src))
 
+    def clamp_min_(self: TensorT, min) -> TensorT:
+        return inplace(self, "clamp_min_", lambda t: t.clamp(min=min))
+
+    def masked_fill_(self: TensorT, mask, value) -> TensorT:
+        return inplace(self, "masked_fill_", lambda t: t.masked_fill(mask, value))
+
     def __iadd__(self: TensorT, other) -> TensorT: return self.add_(other)
     def __isub__(self: TensorT, other) -> TensorT: return self.sub_(other)
     def __imul__(self: TensorT, other) -> TensorT: return self.mul_(other)
     def __itruediv__(self: TensorT, other) -> TensorT: return self.div_(other)
+
+
+def _inplace_of(name):
+    def method(self):
+        return inplace(self, name + "_", lambda t: getattr(t, name)())
+
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"`{name}` in place (PyTorch's `Tensor.{name}_`)."
+    return method
+
+
+# every unary elementwise row has its in-place form (exp_, sigmoid_, relu_, ...)
+for _row in OPS.values():
+    if _row.elementwise and _row.inputs == ("a",) and not _row.params and _row.method == _row.name and _row.vjp:
+        setattr(InPlace, _row.name + "_", _inplace_of(_row.name))

@@ -38,6 +38,17 @@ class Node:
         return f"<{self.name()} object at {id(self):#x}>"
 
 
+_NODE_TYPES = {}
+
+
+def node_type(name):
+    """The Node subclass named as PyTorch names the grad_fn (`AddBackward0`), made once."""
+    cls = _NODE_TYPES.get(name)
+    if cls is None:
+        cls = _NODE_TYPES[name] = type(name, (Node,), {"__slots__": (), "__module__": "transgrad.autograd.graph"})
+    return cls
+
+
 class AccumulateGrad:
     """The node that adds a cotangent into a leaf tensor's `.grad`."""
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import collections
 from typing import TypeVar
 
+import numpy as np
+
 from ..ops import OPS
 from .dispatch import apply, binary, dims, floating
 from .dtypes import default_int, int64
@@ -11,21 +13,76 @@ from .dtypes import default_int, int64
 TensorT = TypeVar("TensorT")  # the Tensor class these methods are mixed into
 
 MaxMin = collections.namedtuple("MaxMin", ["values", "indices"])
+SortResult = collections.namedtuple("SortResult", ["values", "indices"])
 
 
 class Reductions:
     __slots__ = ()
 
-    def sum(self: TensorT, dim=None, keepdim=False) -> TensorT:
-        x = self
-        if self.dtype.kind in "biu" and self.dtype != int64:  # as PyTorch: integer sums are int64
-            x = self.astype(default_int(self._data))
+    def sum(self: TensorT, dim=None, keepdim=False, *, dtype=None, axis=None) -> TensorT:
+        x = self if dtype is None else self.astype(dtype)
+        if x.dtype.kind in "biu" and x.dtype != int64:  # as PyTorch: integer sums are int64
+            x = x.astype(default_int(self._data))
+        dim = axis if dim is None else dim
         return apply(OPS["sum"], x, axis=dims(dim, self.ndim, "sum"), keepdims=bool(keepdim))
 
-    def mean(self: TensorT, dim=None, keepdim=False) -> TensorT:
-        if self.dtype.kind != "f":
-            raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be floating point, got {self.dtype}")
-        return apply(OPS["mean"], self, axis=dims(dim, self.ndim, "mean"), keepdims=bool(keepdim))
+    def mean(self: TensorT, dim=None, keepdim=False, *, dtype=None, axis=None) -> TensorT:
+        x = self if dtype is None else self.astype(dtype)
+        if x.dtype.kind != "f":
+            raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be floating point, got {x.dtype}")
+        dim = axis if dim is None else dim
+        return apply(OPS["mean"], x, axis=dims(dim, self.ndim, "mean"), keepdims=bool(keepdim))
+
+    def prod(self: TensorT, dim=None, keepdim=False, *, dtype=None) -> TensorT:
+        x = self if dtype is None else self.astype(dtype)
+        return apply(OPS["prod"], x, axis=dims(dim, self.ndim, "prod"), keepdims=bool(keepdim))
+
+    def cumsum(self: TensorT, dim, *, dtype=None) -> TensorT:
+        x = self if dtype is None else self.astype(dtype)
+        if x.dtype.kind in "biu" and x.dtype != int64:
+            x = x.astype(default_int(self._data))
+        return apply(OPS["cumsum"], x, axis=dims(dim, self.ndim, "cumsum")[0])
+
+    def var(self: TensorT, dim=None, unbiased=None, keepdim=False, *, correction=None) -> TensorT:
+        """Variance: the mean squared deviation, divided by N - correction (1 by default)."""
+        correction = (1 if unbiased is None or unbiased else 0) if correction is None else correction
+        x = floating(self)
+        d = x - x.mean(dim, keepdim=True)
+        axes = dims(dim, self.ndim, "var")
+        n = x.numel() if axes is None else int(np.prod([self.shape[a] for a in axes]))
+        return (d * d).sum(dim, keepdim) / max(n - correction, 0)
+
+    def std(self: TensorT, dim=None, unbiased=None, keepdim=False, *, correction=None) -> TensorT:
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def logsumexp(self: TensorT, dim, keepdim=False) -> TensorT:
+        x, axes = floating(self), dims(dim, self.ndim, "logsumexp")
+        m = x.amax(axes, keepdim=True).detach()  # for stability only: its gradient cancels
+        m = m.where(m.isfinite(), 0)
+        out = (x - m).exp().sum(axes, keepdim=True).log() + m
+        return out if keepdim else out.reshape(tuple(n for i, n in enumerate(out.shape) if i not in axes))
+
+    def all(self: TensorT, dim=None, keepdim=False) -> TensorT:
+        x = self if self.dtype.kind == "b" else self != 0
+        return apply(OPS["all"], x, axis=dims(dim, self.ndim, "all"), keepdims=bool(keepdim))
+
+    def any(self: TensorT, dim=None, keepdim=False) -> TensorT:
+        x = self if self.dtype.kind == "b" else self != 0
+        return apply(OPS["any"], x, axis=dims(dim, self.ndim, "any"), keepdims=bool(keepdim))
+
+    def argsort(self: TensorT, dim=-1, descending=False) -> TensorT:
+        return apply(OPS["argsort"], self, axis=dims(dim, self.ndim, "argsort")[0], descending=bool(descending))
+
+    def sort(self: TensorT, dim=-1, descending=False):
+        """(values, indices) sorted along `dim`; the gradient goes to the places they came from."""
+        idx = self.argsort(dim, descending)
+        return SortResult(self.gather(dim, idx), idx)
+
+    def topk(self: TensorT, k, dim=-1, largest=True, sorted=True):
+        """(values, indices) of the `k` largest (or smallest) along `dim`."""
+        d = dims(dim, self.ndim, "topk")[0]
+        idx = self.argsort(d, descending=largest)[(slice(None),) * d + (slice(0, k),)]
+        return SortResult(self.gather(d, idx), idx)
 
     def _extreme(self: TensorT, name, dim, keepdim):
         if self.numel() == 0:

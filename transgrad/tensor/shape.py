@@ -90,4 +90,57 @@ class Shapes:
             a, b = a.astype(dt), b.astype(dt)
         return apply(OPS["matmul"], a, b)
 
-    mm = matmul
+    mm = bmm = mv = matmul
+
+    def dot(self: TensorT, other) -> TensorT:
+        if self.ndim != 1 or getattr(other, "ndim", 0) != 1:
+            raise RuntimeError(f"dot: 1D tensors expected, but got {self.ndim}D and {getattr(other, 'ndim', 0)}D tensors")
+        return self.matmul(other)
+
+    def outer(self: TensorT, other) -> TensorT:
+        return self.reshape(-1, 1) * wrap(other).reshape(1, -1)
+
+    def repeat(self: TensorT, *sizes) -> TensorT:
+        """Tile the tensor `sizes[d]` times along each dimension (PyTorch's repeat)."""
+        sizes = tuple(int(s) for s in _sizes(sizes))
+        if len(sizes) < self.ndim:
+            raise RuntimeError(f"repeat: number of repeat dims ({len(sizes)}) can not be smaller than the number of "
+                               f"dimensions of the tensor ({self.ndim})")
+        shape = (1,) * (len(sizes) - self.ndim) + self.shape
+        spread = tuple(x for n in shape for x in (1, n))
+        tiled = tuple(x for r, n in zip(sizes, shape) for x in (r, n))
+        return self.reshape(spread).expand(*tiled).reshape(tuple(r * n for r, n in zip(sizes, shape)))
+
+    def flip(self: TensorT, *axes) -> TensorT:
+        axes = dims(_sizes(axes), self.ndim, "flip") or ()
+        return self[tuple(slice(None, None, -1) if d in axes else slice(None) for d in range(self.ndim))]
+
+    def split(self: TensorT, split_size_or_sections, dim=0) -> tuple:
+        d = dims(dim, self.ndim, "split")[0]
+        n = self.shape[d]
+        if isinstance(split_size_or_sections, int):
+            sizes = [min(split_size_or_sections, n - s) for s in range(0, n, split_size_or_sections)] or [0]
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n:
+                raise RuntimeError(f"split: sizes {sizes} do not add up to dimension {d}'s size {n}")
+        out, start = [], 0
+        for size in sizes:
+            out.append(self[(slice(None),) * d + (slice(start, start + size),)])
+            start += size
+        return tuple(out)
+
+    def chunk(self: TensorT, chunks, dim=0) -> tuple:
+        n = self.shape[dims(dim, self.ndim, "chunk")[0]]
+        return self.split(-(-n // chunks) if n else 1, dim)
+
+    def tril(self: TensorT, diagonal=0) -> TensorT:
+        return self.where(self._triangle(diagonal, lower=True), 0)
+
+    def triu(self: TensorT, diagonal=0) -> TensorT:
+        return self.where(self._triangle(diagonal, lower=False), 0)
+
+    def _triangle(self, diagonal, lower):
+        rows, cols = self.shape[-2:]
+        keep = np.tri(rows, cols, diagonal, dtype=bool) if lower else ~np.tri(rows, cols, diagonal - 1, dtype=bool)
+        return wrap(keep)

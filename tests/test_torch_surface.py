@@ -1,0 +1,131 @@
+"""The PyTorch spellings users write, each run under `torch` and under transgrad (`lib`):
+the same values, and the same gradients where there are any."""
+import numpy as np
+import pytest
+import torch
+
+import transgrad as tg
+
+rng = np.random.default_rng(0)
+A = rng.standard_normal((3, 4)).astype(np.float32)
+B = rng.standard_normal((4, 2)).astype(np.float32)
+V = rng.standard_normal(4).astype(np.float32)
+IDX = np.array([[0, 3, 3, 1], [2, 2, 0, 1], [1, 0, 3, 2]])
+WITH_ZEROS = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 3.0], [4.0, 5.0, 6.0]], np.float32)
+
+# name -> fn(lib, *tensors) over the arrays below; all tensors require grad
+CASES = {
+    "dot": (lambda L, v, w: L.dot(v, w), [V, V[::-1].copy()]),
+    "Tensor.dot": (lambda L, v, w: v.dot(w), [V, V[::-1].copy()]),
+    "mm": (lambda L, a, b: L.mm(a, b), [A, B]),
+    "mv": (lambda L, a, v: L.mv(a, v), [A, V]),
+    "bmm": (lambda L, a, b: L.bmm(a.reshape(1, 3, 4), b.reshape(1, 4, 2)), [A, B]),
+    "outer": (lambda L, v, w: L.outer(v, w), [V, V[:3].copy()]),
+    "einsum": (lambda L, a, b: L.einsum("ij,jk->ik", a, b), [A, B]),
+    "einsum-sum": (lambda L, a: L.einsum("ij->j", a), [A]),
+    "cumsum": (lambda L, a: L.cumsum(a, dim=1), [A]),
+    "Tensor.cumsum": (lambda L, a: a.cumsum(0), [A]),
+    "prod": (lambda L, a: a.prod(), [A]),
+    "prod-dim": (lambda L, a: a.prod(1), [A]),
+    "prod-zeros": (lambda L, a: a.prod(1), [WITH_ZEROS]),
+    "prod-zeros-all": (lambda L, a: a.prod(), [WITH_ZEROS]),
+    "var": (lambda L, a: a.var(), [A]),
+    "var-dim": (lambda L, a: a.var(1, keepdim=True), [A]),
+    "var-biased": (lambda L, a: a.var(0, unbiased=False), [A]),
+    "std": (lambda L, a: a.std(1), [A]),
+    "logsumexp": (lambda L, a: a.logsumexp(1), [A]),
+    "log1p": (lambda L, a: (a * a).log1p(), [A]),
+    "square": (lambda L, a: a.square(), [A]),
+    "rsqrt": (lambda L, a: (a * a + 1).rsqrt(), [A]),
+    "reciprocal": (lambda L, a: (a * a + 1).reciprocal(), [A]),
+    "clamp_min": (lambda L, a: a.clamp_min(0.1), [A]),
+    "clip": (lambda L, a: L.clip(a, -0.5, 0.5), [A]),
+    "masked_fill": (lambda L, a: a.masked_fill(a > 0.5, -1.0), [A]),
+    "gather": (lambda L, a: a.gather(1, L.tensor(IDX)), [A]),
+    "index_select": (lambda L, a: a.index_select(1, L.tensor([3, 0, 3])), [A]),
+    "range-index": (lambda L, a: a[range(3), L.tensor([0, 3, 1])], [A]),
+    "repeat": (lambda L, a: a.repeat(2, 3), [A]),
+    "repeat-more-dims": (lambda L, v: v.repeat(2, 1, 2), [V]),
+    "chunk": (lambda L, a: L.cat([c * (i + 1) for i, c in enumerate(a.chunk(3, dim=1))], dim=1), [A]),
+    "split": (lambda L, a: L.cat([c * (i + 1) for i, c in enumerate(a.split([1, 3], dim=1))], dim=1), [A]),
+    "flip": (lambda L, a: a.flip(0, 1) * L.tensor(A), [A]),
+    "tril": (lambda L, a: L.tril(a) * 2, [A]),
+    "triu": (lambda L, a: a.triu(1) * 2, [A]),
+    "topk": (lambda L, a: a.topk(2, dim=1).values, [A]),
+    "sort": (lambda L, a: a.sort(dim=1, descending=True).values * L.arange(4), [A]),
+    "max-other": (lambda L, a, b: L.max(a, b), [A, A[::-1].copy()]),
+    "sum-axis": (lambda L, a: a.sum(axis=0), [A]),
+    "exp_": (lambda L, a: (a * 1).exp_(), [A]),
+    "sigmoid_": (lambda L, a: (a * 1).sigmoid_(), [A]),
+    "relu_": (lambda L, a: (a * 1).relu_(), [A]),
+    "linspace": (lambda L, a: a * L.linspace(-1, 1, 4), [A]),
+    "new_zeros": (lambda L, a: a + a.new_zeros(3, 4) + a.new_ones((3, 4)), [A]),
+    "type": (lambda L, a: a.type(L.float64) * 2, [A]),
+}
+
+
+def _np(t):
+    return t.detach().numpy() if isinstance(t, torch.Tensor) else np.asarray(t.detach().array)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_values_and_gradients_as_pytorch(name):
+    fn, arrays = CASES[name]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    gs = [tg.tensor(a, requires_grad=True) for a in arrays]
+    want, got = fn(torch, *ts), fn(tg, *gs)
+    np.testing.assert_allclose(_np(got), _np(want), rtol=1e-5, atol=1e-6)
+    assert got.dtype == tg.tensor(_np(want)).dtype or str(want.dtype) == "torch." + str(got.dtype)
+    v = rng.standard_normal(tuple(want.shape)).astype(np.float32)
+    (want * torch.tensor(v, dtype=want.dtype)).sum().backward()
+    (got * tg.tensor(v, dtype=got.dtype)).sum().backward()
+    for t, g in zip(ts, gs):
+        np.testing.assert_allclose(_np(g.grad), _np(t.grad), rtol=1e-5, atol=1e-5)
+
+
+NO_GRAD = {
+    "all": lambda L, a: (a > -3).all(),
+    "any-dim": lambda L, a: (a > 1).any(dim=1),
+    "isnan": lambda L, a: L.isnan(a / (a > 0)),
+    "argsort": lambda L, a: a.argsort(dim=1),
+    "sort-indices": lambda L, a: a.sort(dim=0).indices,
+    "topk-indices": lambda L, a: a.topk(3).indices,
+    "numel": lambda L, a: L.tensor(L.numel(a)),
+    "allclose": lambda L, a: L.tensor(L.allclose(a, a + 1e-9)),
+    "is_tensor": lambda L, a: L.tensor(L.is_tensor(a)),
+    "randint-shape": lambda L, a: L.tensor(L.randint(0, 5, (2, 3)).shape),
+    "randperm-sorted": lambda L, a: L.randperm(5).sort().values,
+    "empty-shape": lambda L, a: L.tensor(L.empty(2, 3).shape),
+    "ones-size": lambda L, a: L.ones(size=(2, 2)),
+    "zeros-device": lambda L, a: L.zeros(2, device=L.device("cpu")),
+    "to-device": lambda L, a: a.to(L.device("cpu")).cpu() * 2,
+    "to-dtype": lambda L, a: a.to(L.float64),
+    "long": lambda L, a: (a * 10).long(),
+    "float-alias": lambda L, a: a.to(L.double).float(),
+    "full-int": lambda L, a: L.full((2,), 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NO_GRAD))
+def test_same_results_as_pytorch(name):
+    want, got = NO_GRAD[name](torch, torch.tensor(A)), NO_GRAD[name](tg, tg.tensor(A))
+    np.testing.assert_array_equal(_np(got), _np(want))
+    assert np.dtype(_np(got).dtype) == np.dtype(_np(want).dtype)
+
+
+def test_grad_fn_classes_have_pytorchs_names():
+    x = tg.ones(2, requires_grad=True)
+    y = x + 2
+    assert type(y.grad_fn).__name__ == "AddBackward0" and isinstance(y.grad_fn, tg.autograd.graph.Node)
+    assert type((y * y).grad_fn).__name__ == "MulBackward0"
+    assert type(y.sum().grad_fn).__name__ == "SumBackward0"
+    assert type(x.max(0).values.grad_fn).__name__ == "MaxBackward0"
+    assert type(y.grad_fn.next_functions[0][0]).__name__ == "AccumulateGrad"
+
+
+def test_cuda_is_not_there_and_cpu_programs_run():
+    device = tg.device("cuda" if tg.cuda.is_available() else "cpu")
+    x = tg.randn(3, device=device).to(device)
+    assert x.device == device and str(device) == "cpu"
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        tg.device("cuda")
