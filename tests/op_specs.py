@@ -45,6 +45,22 @@ def _np_scatter_add(v):
     return z
 
 
+def _np_unfold(a, kernel, stride, padding):
+    """im2col by loops: the oracle of the unfold row."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    n, c, h, w = a.shape
+    p = np.pad(a, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    out = np.zeros((n, c * kh * kw, oh * ow), a.dtype)
+    for ci in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                for y in range(oh):
+                    for x in range(ow):
+                        out[:, (ci * kh + i) * kw + j, y * ow + x] = p[:, ci, y * sh + i, x * sw + j]
+    return out
+
+
 def _set(a, v):
     out = a * 1  # a non-leaf copy, so the in-place write is allowed
     out[1:3] = v
@@ -118,6 +134,10 @@ SPECS = [
     OpSpec("einsum", lambda a: tg.einsum("ij->", a), np.sum, [((2, 3),)], id="sum-all"),
     OpSpec("einsum", lambda a, b: tg.einsum("ij,k", a, b), lambda a, b: np.einsum("ij,k", a, b), [((2, 3), (2,))],
            id="implicit"),
+    OpSpec("unfold", lambda a: apply(OPS["unfold"], a, kernel=(2, 3), stride=(2, 1), padding=(1, 1), value=0.0),
+           lambda a: _np_unfold(a, (2, 3), (2, 1), (1, 1)), [((2, 3, 5, 6),)]),
+    OpSpec("fold", lambda a: apply(OPS["fold"], a, size=(1, 2, 4, 4), kernel=(2, 2), stride=(2, 2), padding=(0, 0)),
+           lambda a: a.reshape(1, 2, 2, 2, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(1, 2, 4, 4), [((1, 8, 4),)]),
     OpSpec("norm", lambda a: a.norm(), np.linalg.norm, [((3,),), ((2, 3),)]),
     OpSpec("norm", lambda a: a.norm(dim=1), lambda a: np.linalg.norm(a, axis=1), [((2, 3),)], id="dim"),
     OpSpec("reshape", lambda a: a.reshape(3, -1), lambda a: a.reshape(3, -1), [((2, 3),), ((6,),)]),

@@ -8,7 +8,9 @@ import sys
 import tokenize
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "transgrad"
-BUDGET = 4600  # lines of code: no comments, docstrings or blank lines counted
+BUDGET = 4600  # lines of code of the core: no comments, docstrings or blank lines counted
+LIBRARY = ("nn", "optim")  # PyTorch's library on top of the core, with a budget of its own
+LIBRARY_BUDGET = 1000
 
 
 def code_lines(path):
@@ -30,13 +32,17 @@ def code_lines(path):
 
 
 def main():
+    """Print the sizes; return (core lines, library lines)."""
     sizes = sorted((code_lines(p), str(p.relative_to(ROOT.parent))) for p in ROOT.rglob("*.py"))
     for n, name in sizes:
         print(f"{n:6d}  {name}")
-    total = sum(n for n, _ in sizes)
-    print(f"{total:6d}  total (budget {BUDGET})")
-    return total
+    library = sum(n for n, name in sizes if name.split("/")[1] in LIBRARY)
+    core = sum(n for n, _ in sizes) - library
+    print(f"{core:6d}  core (budget {BUDGET})")
+    print(f"{library:6d}  nn and optim (budget {LIBRARY_BUDGET})")
+    return core, library
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() <= BUDGET else 1)
+    core, library = main()
+    sys.exit(0 if core <= BUDGET and library <= LIBRARY_BUDGET else 1)

@@ -19,7 +19,7 @@ The house, bottom to top (each layer imports only those below it):
     6  engine/                        backward(): graph walk, VJP replay, generated backwards
     7  compiled/, api, export, autograd/   tg.compile, tg.grad, tg.export, the PyTorch spellings
 """
-from . import autograd, cuda
+from . import autograd, cuda, nn, optim
 from ._state import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .api import compile, grad, value_and_grad
 from .engine import backward_code
@@ -57,7 +57,7 @@ for _name in _FUNCTIONS:
 float, double, half, long, int, short, bool = float32, float64, float16, int64, int32, int16, bool_  # noqa: A001
 
 __all__ = [
-    "autograd", "cuda", "compile", "grad", "value_and_grad", "export", "backward_code", "no_grad", "enable_grad",
+    "autograd", "cuda", "nn", "optim", "compile", "grad", "value_and_grad", "export", "backward_code", "no_grad", "enable_grad",
     "set_grad_enabled", "is_grad_enabled", "float", "double", "half", "long", "int", "short", "bool",
 ] + [n for n in _tensor_all if n not in ("apply", "new", "alias", "leaf_tensor", "to_array", "is_jax_array",
                                           "default_dtype")] + [n for n in _FUNCTIONS if n not in _creation.__all__]

@@ -147,6 +147,10 @@ op("gather",    "a idx", "axis",                  "take_along({a}, {idx}, axis={
 op("prod",      "a",     "axis keepdims",         "xp.prod({a}, axis={axis}, keepdims={keepdims})",    prod_vjp, reads="a")
 op("cumsum",    "a",     "axis",                  "xp.cumsum({a}, axis={axis})",                       lambda g, out, a, axis: cumsum_vjp(g, axis))
 op("einsum",    "*xs",   "equation",              "xp.einsum({equation}, *{xs})",                      lambda g, out, *xs, equation: einsum_vjp(g, xs, equation), reads="xs", method=None)
+op("unfold",    "a",     "kernel stride padding value", "unfold({a}, kernel={kernel}, stride={stride}, padding={padding}, value={value})",
+   lambda g, out, a, kernel, stride, padding, value: (g._op("fold", g, size=a.shape, kernel=kernel, stride=stride, padding=padding),), "Im2ColBackward0", method=None, function=None)
+op("fold",      "a",     "size kernel stride padding", "fold({a}, size={size}, kernel={kernel}, stride={stride}, padding={padding})",
+   lambda g, out, a, size, kernel, stride, padding: (g._op("unfold", g, kernel=kernel, stride=stride, padding=padding, value=0.0),), "Col2ImBackward0", function=None, method=None)
 op("scatter_add", "v idx", "shape axis",          "scatter_add({v}, {idx}, shape={shape}, axis={axis})", lambda g, out, v, idx, shape, axis: (_take_along(g, idx, axis), None), reads="idx", method=None, function=None)
 op("norm",      "a",     "axis keepdims",         "xp.sqrt(xp.sum({a} * {a}, axis={axis}, keepdims={keepdims}))", lambda g, out, a, axis, keepdims: (unreduce(g, a.shape, axis, keepdims) * a / unreduce(out.where(out != 0, 1), a.shape, axis, keepdims),), "LinalgVectorNormBackward0", reads="a out",
    numpy="vector_norm({a}, axis={axis}, keepdims={keepdims})")

@@ -58,7 +58,7 @@ class Tracer:
         vars_ = self.vars
         ins = []
         for a in args:
-            if type(a) is T.Tensor:
+            if isinstance(a, T.Tensor):
                 v = vars_.get(id(a))
                 ins.append(v if v is not None else self.capture(a))
             else:

@@ -48,7 +48,28 @@ def argsort(a, axis, descending):
     return xp.argsort(-a if descending else a, axis=axis, stable=True)
 
 
-SHARED = [softmax, log_softmax, along, take_along, argsort]  # rebound per backend; GuardFailed and guard are shared as they are
+def unfold(a, kernel, stride, padding, value):
+    """(N, C, H, W) -> (N, C*kh*kw, L): the patches a kernel of `kernel` sees, as PyTorch's
+    F.unfold lays them out (`value` pads: 0 for a convolution, -inf for max pooling)."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    n, c, h, w = a.shape
+    a = xp.pad(a, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    cols = [a[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] for i in range(kh) for j in range(kw)]
+    return xp.stack(cols, axis=2).reshape(n, c * kh * kw, oh * ow)
+
+
+def fold_at(size, kernel, stride, padding):
+    """The output grid of `fold`: (padded shape, oh, ow, [(k, rows, cols) per kernel place])."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    h, w = size[2], size[3]
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    places = [(i * kw + j, slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw))
+              for i in range(kh) for j in range(kw)]
+    return (size[0], size[1], h + 2 * ph, w + 2 * pw), oh, ow, places
+
+
+SHARED = [softmax, log_softmax, along, take_along, argsort, unfold, fold_at]  # rebound per backend; GuardFailed and guard are shared as they are
 
 
 def bind(functions, namespace):

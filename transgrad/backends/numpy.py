@@ -47,8 +47,19 @@ def scatter_add(v, idx, shape, axis):
     return z
 
 
-along = helpers.along  # for the unbound definitions above (generated code uses the bound ones)
-OWN = [vector_norm, mean, zeros_with, setitem, scatter_add]
+def fold(a, size, kernel, stride, padding):
+    """(N, C*kh*kw, L) patches added back into an (N, C, H, W) image: the inverse of unfold's layout."""
+    padded, oh, ow, places = fold_at(size, kernel, stride, padding)
+    cols = a.reshape(size[0], size[1], len(places), oh, ow)
+    out = xp.zeros(padded, a.dtype)
+    for k, rows, columns in places:
+        out[:, :, rows, columns] += cols[:, :, k]
+    (ph, pw) = padding
+    return out[:, :, ph:ph + size[2], pw:pw + size[3]]
+
+
+along, fold_at = helpers.along, helpers.fold_at  # for the unbound definitions above (generated code uses the bound ones)
+OWN = [vector_norm, mean, zeros_with, setitem, scatter_add, fold]
 NAMESPACE = helpers.bind(helpers.SHARED + OWN, {"xp": xp, "GuardFailed": GuardFailed, "guard": guard})
 HELPERS = tuple(n for n in NAMESPACE if n != "xp")  # names generated code must leave to them
 EXPORT_HELPERS = [GuardFailed, guard] + helpers.SHARED + OWN

@@ -229,7 +229,7 @@ class Capture:
     def get(self, fn, tensor_type):
         """The tensor at its place now; raises Stale if it no longer fits the trace."""
         t = self._find(fn)
-        if (type(t) is not tensor_type or t.shape != self.shape or t.dtype != self.dtype
+        if (not isinstance(t, tensor_type) or t.shape != self.shape or t.dtype != self.dtype
                 or t._requires_grad != self.requires_grad):
             raise Stale(self.why(fn, tensor_type))
         return t
@@ -251,7 +251,7 @@ class Capture:
         t = self._find(fn)
         if t is None:
             return f"{name} is gone, or its names no longer lead to one tensor"
-        if type(t) is not tensor_type:
+        if not isinstance(t, tensor_type):
             return f"{name} is no longer a tensor ({type(t).__name__})"
         if t.shape != self.shape or t.dtype != self.dtype:
             return f"{name} changed from {self.dtype}{list(self.shape)} to {t.dtype}{list(t.shape)}"

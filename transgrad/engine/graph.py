@@ -50,7 +50,7 @@ def _part(n, index, consts):
             ins.append((index[id(e)], a._data is e.out_data))
         elif e is not None:
             ins.append(index[id(e)])
-        elif type(a) is Tensor:
+        elif isinstance(a, Tensor):
             ins.append(("c", consts.setdefault(id(a), len(consts)), a.shape, a.dtype))
         else:
             ins.append((type(a), a))

@@ -111,9 +111,15 @@ _rng = np.random.default_rng()
 
 
 def manual_seed(seed: int) -> None:
-    """Seed the generator behind `randn` and `rand`."""
+    """Seed the generator behind `randn`, `rand`, `randint`, `randperm`, dropout masks and
+    the initialisations of `tg.nn`."""
     global _rng
     _rng = np.random.default_rng(seed)
+
+
+def generator() -> np.random.Generator:
+    """The generator `manual_seed` seeds."""
+    return _rng
 
 
 def _random_in_trace(name):

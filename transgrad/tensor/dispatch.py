@@ -78,7 +78,7 @@ def apply(op, *args, **params):
     m = mode
     if wants_grad and m.grad_enabled and op.vjp is not None and out.dtype.kind == "f":
         t._requires_grad = True
-        edges = tuple(edge(a) if type(a) is Tensor else None for a in args)
+        edges = tuple(edge(a) if isinstance(a, Tensor) else None for a in args)
         t.grad_fn = node_type(op.grad_fn_name)(op, args, params, out, user_src(), edges)
     if m.tracer is not None:
         m.tracer.record(op, args, params, t)

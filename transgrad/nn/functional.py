@@ -1,0 +1,243 @@
+"""`torch.nn.functional`: layers and losses as functions of tensors, built from the op
+table's rows (convolution and pooling from `unfold`, whose gradient is `fold`)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._state import mode, no_grad
+from ..ops import OPS
+from ..tensor import Tensor, apply, creation, tensor, where
+
+
+def _pair(v):
+    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else tuple(int(x) for x in v)
+
+
+# ---- activations ----
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    return x.relu_() if inplace else x.relu()
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    return where(x > 0, x, x * negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    return where(x > 0, x, (x.clamp(max=0).exp() - 1) * alpha)
+
+
+def silu(x: Tensor) -> Tensor:
+    return x * x.sigmoid()
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    bx = x * beta
+    return where(bx > threshold, x, (bx.clamp(max=threshold).exp()).log1p() / beta)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    if approximate != "tanh":
+        raise NotImplementedError("gelu: transgrad has the tanh approximation (approximate='tanh'); erf is not a row yet")
+    return 0.5 * x * (1 + ((x + 0.044715 * x * x * x) * math.sqrt(2 / math.pi)).tanh())
+
+
+def tanh(x: Tensor) -> Tensor:
+    return x.tanh()
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    return x.sigmoid()
+
+
+def softmax(x: Tensor, dim: int | None = None, dtype=None) -> Tensor:
+    return (x if dtype is None else x.astype(dtype)).softmax(-1 if dim is None else dim)
+
+
+def log_softmax(x: Tensor, dim: int | None = None, dtype=None) -> Tensor:
+    return (x if dtype is None else x.astype(dtype)).log_softmax(-1 if dim is None else dim)
+
+
+# ---- layers ----
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    out = x @ weight.t()
+    return out if bias is None else out + bias
+
+
+def unfold(x: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    if _pair(dilation) != (1, 1):
+        raise NotImplementedError("unfold: dilation is not supported")
+    return apply(OPS["unfold"], x, kernel=_pair(kernel_size), stride=_pair(stride), padding=_pair(padding), value=0.0)
+
+
+def fold(x: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    if _pair(dilation) != (1, 1):
+        raise NotImplementedError("fold: dilation is not supported")
+    n, ckk = x.shape[0], x.shape[1]
+    kh, kw = _pair(kernel_size)
+    size = (n, ckk // (kh * kw)) + _pair(output_size)
+    return apply(OPS["fold"], x, size=size, kernel=(kh, kw), stride=_pair(stride), padding=_pair(padding))
+
+
+def _windows(x, kernel, stride, padding, value):
+    """(N, C, H, W) -> (N, C, kh*kw, oh, ow): the windows of a 2-D sliding kernel."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    cols = apply(OPS["unfold"], x, kernel=kernel, stride=stride, padding=padding, value=value)
+    return cols.reshape(n, c, kh * kw, oh, ow)
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """A 2-D convolution (cross-correlation, as PyTorch's) as a matmul over `unfold`'s patches."""
+    if groups != 1 or _pair(dilation) != (1, 1):
+        raise NotImplementedError("conv2d: groups and dilation are not supported")
+    unbatched = x.ndim == 3
+    x = x.unsqueeze(0) if unbatched else x
+    n, c, h, w = x.shape
+    out_c, in_c, kh, kw = weight.shape
+    if in_c != c:
+        raise RuntimeError(f"conv2d: weight of shape {list(weight.shape)} expects {in_c} input channels, "
+                           f"but the input of shape {list(x.shape)} has {c}")
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    cols = apply(OPS["unfold"], x, kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), value=0.0)
+    out = (weight.reshape(out_c, -1) @ cols).reshape(n, out_c, oh, ow)
+    if bias is not None:
+        out = out + bias.reshape(1, out_c, 1, 1)
+    return out[0] if unbatched else out
+
+
+def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
+    kernel = _pair(kernel_size)
+    windows = _windows(x, kernel, _pair(kernel if stride is None else stride), _pair(padding), -np.inf)
+    return windows.max(2).values  # the gradient goes to the maximum's place, as PyTorch's
+
+
+def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
+    kernel = _pair(kernel_size)
+    return _windows(x, kernel, _pair(kernel if stride is None else stride), _pair(padding), 0.0).mean(2)
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    start, end = start_dim % max(x.ndim, 1), end_dim % max(x.ndim, 1)
+    return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zeros with probability `p` and scales the rest by 1/(1-p) while training. Inside a
+    compiled function the mask is drawn once, when it is traced (it warns)."""
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    if mode.tracer is not None and mode.tracer.compiling:
+        creation._random_in_trace("dropout")
+    keep = creation.generator().random(x.shape) >= p
+    return x * tensor(keep.astype(x.dtype) / (1 - p))
+
+
+def embedding(idx: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    return weight[idx]
+
+
+def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    dims = tuple(range(x.ndim - len(_shape(normalized_shape)), x.ndim))
+    mean = x.mean(dims, keepdim=True)
+    d = x - mean
+    out = d / ((d * d).mean(dims, keepdim=True) + eps).sqrt()
+    out = out if weight is None else out * weight
+    return out if bias is None else out + bias
+
+
+def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise over the batch (and length) dimensions; while training, with the batch's
+    statistics, updating the running ones in place (the variance unbiased, as PyTorch's)."""
+    dims = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        mean = x.mean(dims, keepdim=True)
+        d = x - mean
+        var = (d * d).mean(dims, keepdim=True)
+        if running_mean is not None:
+            n = x.numel() // x.shape[1]
+            with no_grad():
+                running_mean.mul_(1 - momentum).add_(mean.reshape(-1).detach() * momentum)
+                running_var.mul_(1 - momentum).add_(var.reshape(-1).detach() * (momentum * n / max(n - 1, 1)))
+    else:
+        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
+        d = x - mean
+    out = d / (var + eps).sqrt()
+    out = out if weight is None else out * weight.reshape(shape)
+    return out if bias is None else out + bias.reshape(shape)
+
+
+def _shape(s):
+    return (int(s),) if isinstance(s, (int, np.integer)) else tuple(s)
+
+
+def one_hot(idx: Tensor, num_classes: int = -1) -> Tensor:
+    n = int(idx.max().item()) + 1 if num_classes < 0 else num_classes
+    return (idx.unsqueeze(-1) == creation.arange(n)).long()
+
+
+# ---- losses ----
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    return _reduce((input - target).abs(), reduction)
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """-input[n, target[n]] (log-probabilities in, class indices out), weighted per class."""
+    if input.ndim != 2:
+        raise NotImplementedError(f"nll_loss: input of shape {list(input.shape)}; (N, C) is supported")
+    target = target if isinstance(target, Tensor) else tensor(target)
+    keep = target != ignore_index
+    safe = target.where(keep, 0)
+    picked = -input[creation.arange(input.shape[0]), safe]
+    w = keep.astype(input.dtype) if weight is None else weight[safe] * keep.astype(input.dtype)
+    if reduction == "mean":
+        return (picked * w).sum() / w.sum()
+    return _reduce(picked * w, reduction)
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy of logits against class indices (or class probabilities)."""
+    logp = input.log_softmax(1)
+    if isinstance(target, Tensor) and target.dtype.kind == "f":  # class probabilities
+        return _reduce(-(target * logp).sum(1), reduction)
+    loss = nll_loss(logp, target, weight, ignore_index, reduction)
+    if label_smoothing:
+        smooth = _reduce(-logp.mean(1), reduction)
+        loss = loss * (1 - label_smoothing) + smooth * label_smoothing
+    return loss
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    log_p, log_q = input.log().clamp(min=-100), (1 - input).log().clamp(min=-100)
+    return _reduce(-(target * log_p + (1 - target) * log_q), reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    # max(x, 0) - x t + log(1 + exp(-|x|)): stable for large |x|
+    return _reduce(input.clamp(min=0) - input * target + (-input.abs()).exp().log1p(), reduction)

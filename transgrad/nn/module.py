@@ -1,0 +1,348 @@
+"""`Module` and `Parameter`, as PyTorch's: attribute registration, parameters, state
+dicts, train/eval, hooks; and the containers `Sequential`, `ModuleList`, `ModuleDict`."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterator
+
+import numpy as np
+
+from .._state import no_grad
+from ..tensor import Tensor, alias, tensor
+
+
+class Parameter(Tensor):
+    """A tensor that is a module's parameter: assigning one to a Module attribute registers
+    it, and it requires grad unless told otherwise. It shares `data`'s storage."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
+        data = tensor([]) if data is None else data
+        self._data = data._data if isinstance(data, Tensor) else np.asarray(data)
+        self._requires_grad, self.grad, self.grad_fn = False, None, None
+        self._version_cell, self._base, self._accumulator, self._source, self._hooks = None, None, None, None, None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Module:
+    """Base class of every layer and model: assign Parameters, buffers and submodules as
+    attributes, and define `forward`.
+
+    >>> import transgrad as tg
+    >>> class Net(tg.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc = tg.nn.Linear(2, 1)
+    ...     def forward(self, x):
+    ...         return self.fc(x).relu()
+    >>> [name for name, _ in Net().named_parameters()]
+    ['fc.weight', 'fc.bias']
+    """
+
+    def __init__(self):
+        for name in ("_parameters", "_buffers", "_modules", "_forward_hooks", "_forward_pre_hooks"):
+            object.__setattr__(self, name, OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ---- attributes ----
+    def __setattr__(self, name, value):
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called")
+        params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
+        if isinstance(value, (Parameter, Module)):
+            for table in (params, buffers, modules):
+                table.pop(name, None)
+            d.pop(name, None)
+            (params if isinstance(value, Parameter) else modules)[name] = value
+        elif name in params or name in modules:
+            if value is not None:
+                what = "parameter" if name in params else "child module"
+                raise TypeError(f"cannot assign {type(value).__name__!r} as {what} {name!r} "
+                                f"({'nn.Parameter' if name in params else 'nn.Module'} or None expected)")
+            (params if name in params else modules)[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__!r} as buffer {name!r} (Tensor or None expected)")
+            buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        d = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            if table in d and name in d[table]:
+                return d[table][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name):
+        for table in ("_parameters", "_buffers", "_modules"):
+            if name in self.__dict__[table]:
+                del self.__dict__[table][name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, value: Tensor | None, persistent: bool = True) -> None:
+        self._buffers[name] = value
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        self._modules[name] = module
+
+    register_module = add_module
+
+    # ---- what it holds ----
+    def named_modules(self, memo=None, prefix=""):
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator[Module]:
+        return (m for _, m in self.named_modules())
+
+    def named_children(self):
+        return ((n, m) for n, m in self._modules.items() if m is not None)
+
+    def children(self) -> Iterator[Module]:
+        return (m for _, m in self.named_children())
+
+    def _named(self, table, prefix, recurse):
+        seen = set()
+        for mod_prefix, m in (self.named_modules(prefix=prefix) if recurse else [(prefix, self)]):
+            for name, t in getattr(m, table).items():
+                if t is not None and id(t) not in seen:
+                    seen.add(id(t))
+                    yield (f"{mod_prefix}.{name}" if mod_prefix else name), t
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True):
+        return self._named("_parameters", prefix, recurse)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        return (p for _, p in self.named_parameters(recurse=recurse))
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        return self._named("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        return (b for _, b in self.named_buffers(recurse=recurse))
+
+    # ---- modes and state ----
+    def train(self, mode: bool = True) -> Module:
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if p.grad is not None:
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.detach().zero_()
+
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
+        out = OrderedDict() if destination is None else destination
+        for name, t in list(self.named_parameters(prefix)) + list(self.named_buffers(prefix)):
+            out[name] = t if keep_vars else alias(t)
+        return out
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """Copy the values of `state_dict` into this module's parameters and buffers."""
+        own = OrderedDict(list(self.named_parameters()) + list(self.named_buffers()))
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: missing keys {missing}, "
+                               f"unexpected keys {unexpected}")
+        with no_grad():
+            for k, t in own.items():
+                if k in state_dict:
+                    value = state_dict[k]
+                    if tuple(value.shape) != t.shape:
+                        raise RuntimeError(f"size mismatch for {k}: copying a param with shape {tuple(value.shape)}, "
+                                           f"the shape in current model is {t.shape}")
+                    t.copy_(value)
+        return missing, unexpected
+
+    def apply(self, fn) -> Module:
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    def to(self, *args, **kwargs) -> Module:
+        """Move or cast parameters and buffers (the CPU is the only device: a cast, or nothing)."""
+        dtype = kwargs.get("dtype") or next((a for a in args if isinstance(a, (np.dtype, type))), None)
+        if dtype is not None:
+            with no_grad():
+                for t in list(self.parameters()) + list(self.buffers()):
+                    if t.dtype.kind == "f":
+                        t._data = t._data.astype(dtype)
+        return self
+
+    def float(self) -> Module:
+        return self.to(np.dtype("float32"))
+
+    def double(self) -> Module:
+        return self.to(np.dtype("float64"))
+
+    def cpu(self) -> Module:
+        return self
+
+    def __transgrad_state__(self):
+        """What a compiled function that runs this module bakes into its trace besides the
+        tensors it reads at every call: its structure and train/eval modes (NOTE [sources])."""
+        return tuple((name, type(m).__name__, m.training, tuple(m._parameters), tuple(m._buffers))
+                     for name, m in self.named_modules())
+
+    # ---- calling ----
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" function")
+
+    def __call__(self, *args, **kwargs):
+        for hook in list(self._forward_pre_hooks.values()):
+            r = hook(self, args)
+            if r is not None:
+                args = r if isinstance(r, tuple) else (r,)
+        out = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            r = hook(self, args, out)
+            if r is not None:
+                out = r
+        return out
+
+    def register_forward_hook(self, hook):
+        return _Handle(self._forward_hooks, hook)
+
+    def register_forward_pre_hook(self, hook):
+        return _Handle(self._forward_pre_hooks, hook)
+
+    # ---- printing ----
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self):
+        children = [f"({n}): " + repr(m).replace("\n", "\n  ") for n, m in self.named_children()]
+        extra = self.extra_repr()
+        if not children:
+            return f"{type(self).__name__}({extra})"
+        lines = ([extra] if extra else []) + children
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+class _Handle:
+    """What registering a hook returns: `.remove()` unregisters it."""
+
+    _next = 0
+
+    def __init__(self, table, hook):
+        self.table, self.id = table, _Handle._next
+        _Handle._next += 1
+        table[self.id] = hook
+
+    def remove(self):
+        self.table.pop(self.id, None)
+
+
+class Sequential(Module):
+    """Modules applied in order."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        items = modules[0].items() if len(modules) == 1 and isinstance(modules[0], OrderedDict) else (
+            (str(i), m) for i, m in enumerate(modules))
+        for name, m in items:
+            self.add_module(name, m)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        return Sequential(*mods[i]) if isinstance(i, slice) else mods[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class ModuleList(Module):
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules) -> ModuleList:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        return ModuleList(mods[i]) if isinstance(i, slice) else mods[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class ModuleDict(Module):
+    def __init__(self, modules=None):
+        super().__init__()
+        for k, m in (modules or {}).items():
+            self.add_module(k, m)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def items(self):
+        return self._modules.items()
+
+    def values(self):
+        return self._modules.values()
