@@ -309,14 +309,20 @@ def test_export_of_a_scalar_function_gives_value_and_grad(tmp_path):
     assert r.stdout.strip() == "ok", r.stderr
 
 
-def test_random_numbers_inside_a_compiled_function_warn():
-    @tg.compile
+def test_random_numbers_inside_a_compiled_function_are_drawn_at_every_call():
+    """Each call draws anew, the numbers an eager run draws from the same seed."""
     def noisy(x):
-        return x + tg.randn(3)
+        return x * tg.rand(3) + tg.randn(3)
 
-    with pytest.warns(RuntimeWarning, match="drawn once, when the function is traced"):
-        first = noisy(tg.zeros(3)).numpy()
-    np.testing.assert_array_equal(noisy(tg.zeros(3)).numpy(), first)  # the documented behaviour
+    compiled = tg.compile(noisy)
+    for seed in (0, 1, 2):
+        tg.manual_seed(seed)
+        got = compiled(tg.zeros(3) + 1).numpy()
+        tg.manual_seed(seed)
+        g = np.random.default_rng(seed)  # the generator tg.manual_seed seeds, drawn in the same order
+        u, n = g.random(3).astype(np.float32), g.standard_normal(3).astype(np.float32)
+        np.testing.assert_allclose(got, u + n, rtol=1e-6)
+    assert compiled.cache_info().misses == 1
 
 
 SCALE = 2.0

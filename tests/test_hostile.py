@@ -54,7 +54,7 @@ def test_a_100000_op_chain_runs_backward_without_recursion_error():
 
 
 def test_runaway_loop_stops_at_the_trace_length_limit(monkeypatch):
-    monkeypatch.setattr(trace, "MAX_TRACE_LENGTH", 2000)
+    monkeypatch.setattr(trace.tracer, "MAX_TRACE_LENGTH", 2000)
     f = tg.compile(hf.runaway)
     with pytest.raises(trace.TraceError, match=r"trace exceeded 2000 operations \(last at .*hostile_functions.py:1[56]\)"):
         f(tg.ones(2))

@@ -63,6 +63,11 @@ def export(f: Callable, *args, path: Optional[str] = None, backend: Optional[str
     be = cf.backend
     parts, table_fwd, table_vg, table_vjp, consts = [], [], [], [], {}
     for i, tr in enumerate(cf.traces):
+        if tr.effects or tr.grad_reads or tr.randoms:
+            what = "changes tensors from outside it" if tr.effects else (
+                "reads .grad of tensors from outside it" if tr.grad_reads else "draws random numbers")
+            raise TypeError(f"export: {cf.__name__} {what}; an exported module holds functions of their arguments "
+                            "alone (pass such values in as arguments)")
         values = dict(tr.const_values)
         captured = [c.var for c in tr.captured]
         try:  # the tensors it reads from outside, as they are now, become constants of the module

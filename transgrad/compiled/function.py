@@ -12,6 +12,7 @@ import collections
 import functools
 import inspect
 import linecache
+import re
 import threading
 import warnings
 import weakref
@@ -25,8 +26,9 @@ from ..backends.helpers import GuardFailed
 from ..codegen.names import identifier
 from ..engine import grad as autograd_grad, owned
 from ..tensor import Tensor, dispatch, new, tensor, zeros_like
+from ..tensor.creation import generator
 from ..trace import ForwardTracer, TraceError, name_from_source, tracing
-from . import sources
+from . import effects, sources
 from .arguments import JAX_ARRAYS, flatten, flatten_out, rebuild, tree_leaves, unflatten_out
 from .program import MAX_REDECISIONS, Trace
 from .sources import Stale
@@ -77,11 +79,13 @@ def _shared(fn, backend, device, cache_size):
 
 
 def _signature_meta(shared, fn):
-    """(name in generated code, positional parameter names, the *args name)."""
-    sig = inspect.signature(fn)
+    """(name in generated code, positional parameter names, the *args name). A callable
+    object (a Module) is named after its class, its parameters after its `forward`'s."""
+    forward = getattr(fn, "forward", None)
+    sig = inspect.signature(forward if callable(forward) and not inspect.isroutine(fn) else fn)
     positional = [p.name for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     varargs = next((p.name for p in sig.parameters.values() if p.kind == p.VAR_POSITIONAL), "arg")
-    shared.meta = (identifier(getattr(fn, "__name__", "f").strip("<>")), positional, varargs)
+    shared.meta = (identifier(getattr(fn, "__name__", type(fn).__name__).strip("<>")), positional, varargs)
     return shared.meta
 
 
@@ -89,7 +93,11 @@ class CompiledFunction:
     """A function compiled per control-flow path; see `tg.compile`."""
 
     def __init__(self, fn, backend="numpy", cache_size=16, device=None):
-        functools.update_wrapper(self, fn)
+        if inspect.isroutine(fn):
+            functools.update_wrapper(self, fn)
+        else:  # a callable object (a Module): its attributes stay its own
+            functools.update_wrapper(self, fn, updated=())
+            self.__name__ = getattr(fn, "__name__", type(fn).__name__)
         self.fn = fn
         self.backend = get_backend(backend)
         if self.backend.name == "jax":
@@ -181,14 +189,20 @@ class CompiledFunction:
 
     def inputs(self, tr, leaves):
         """The arrays a trace's program takes: the leaves, then the tensors it reads from
-        outside (checked, with the Python values it baked in: NOTE [sources])."""
+        outside (checked, with the Python values it baked in: NOTE [sources]), the `.grad`
+        tensors it reads and the random numbers it draws (NOTE [effects]); and the tensors
+        of the captured and `.grad` inputs."""
         if tr.env and not sources.holds(self.fn, tr.env):
-            raise Stale(", ".join(f"`{c}`" for c in sources.changed(self.fn, tr.env)) + " changed since it was "
-                        "traced (a Python value or object the trace baked in; pass values that change as arguments)")
+            raise Stale("; ".join(sources.changed(self.fn, tr.env)))
         captured = [c.get(self.fn, Tensor) for c in tr.captured]
-        return [leaf[1] for leaf in leaves] + [t.array for t in captured], captured
+        outside = captured + effects.grad_inputs(tr, leaves, captured) if tr.grad_guards else captured
+        arrays = [leaf[1] for leaf in leaves] + [t.array for t in outside]
+        if tr.randoms:
+            rng = generator()
+            arrays += [draw(rng) for draw in tr.randoms]
+        return arrays, outside
 
-    def _run(self, tr, leaves, argnums, value=True):
+    def _run(self, tr, leaves, argnums, value=True, effects_on=True):
         arrays, captured = self.inputs(tr, leaves)
         if argnums is not None:
             fn = tr.joint_program(argnums, value, self.__name__)
@@ -203,27 +217,35 @@ class CompiledFunction:
         tr.hits += 1
         if argnums is not None:
             return owned(out, arrays)
-        outs = [new(a) for a in owned(out[:tr.n_out], arrays)]
-        if tr.residuals and mode.grad_enabled:
-            inputs = tuple(leaf[3] if leaf[3] is not None else new(leaf[1]) for leaf in leaves) + tuple(captured)
-            tr.record(outs, inputs, out[tr.n_out:], user_src())
+        n_out, n_effects = tr.n_out, len(tr.effect_vars)
+        outs = [new(a) for a in owned(out[:n_out], arrays)]
+        if tr.effects and effects_on:
+            effects.apply(tr, owned(out[n_out:n_out + n_effects], arrays), leaves, captured[:len(tr.captured)])
+        if (tr.residuals or tr.freed) and mode.grad_enabled:
+            inputs = (tuple(leaf[3] if leaf[3] is not None else new(leaf[1]) for leaf in leaves) + tuple(captured)
+                      + tuple(new(a) for a in arrays[len(leaves) + len(captured):]))
+            tr.record(outs, inputs, out[n_out + n_effects:], user_src())
         return unflatten_out(tr.out_tree, iter(outs))
 
     def _forward(self, tr):
         with gc_paused():
             return tr.forward()
 
-    def _miss(self, args, kwargs, leaves, key, argnums, failures, value=True):
+    def _miss(self, args, kwargs, leaves, key, argnums, failures, value=True, effects_on=True):
         with self._lock:
             if self._size() >= self.cache_size:
+                if not effects_on:  # only looking for a trace (f.code()): never run the function for it
+                    return None
                 self._warn_full()
                 return self._eager(args, kwargs, argnums, value)
             decisions = {}
             while True:
+                rng = generator().bit_generator.state
                 with gc_paused():
                     tr = self._build(args, kwargs, leaves, key, argnums, decisions)
+                generator().bit_generator.state = rng  # the program draws what the traced run drew
                 try:
-                    result = self._run(tr, leaves, argnums, value)
+                    result = self._run(tr, leaves, argnums, value, effects_on)
                     break
                 except GuardFailed as e:  # NOTE [decisions]: the program computed another decision
                     if e.index in decisions or len(decisions) >= MAX_REDECISIONS:
@@ -286,13 +308,17 @@ class CompiledFunction:
     def _trace_for(self, args, kwargs, argnums, value=True):
         """The trace these inputs run (tracing them if none fits)."""
         leaves, key = self._leaves(args, kwargs, argnums)
-        for tr in self._traces.get(key, ()):
-            try:
-                self._run(tr, leaves, argnums, value)
-                return tr
-            except (GuardFailed, Stale):
-                continue
-        self._miss(args, kwargs, leaves, key, argnums, [], value)
+        rng = generator().bit_generator.state
+        try:  # the trace is found by running it, without its effects: nothing the caller sees changes
+            for tr in self._traces.get(key, ()):
+                try:
+                    self._run(tr, leaves, argnums, value, effects_on=False)
+                    return tr
+                except (GuardFailed, Stale):
+                    continue
+            self._miss(args, kwargs, leaves, key, argnums, [], value, effects_on=False)
+        finally:
+            generator().bit_generator.state = rng
         if key not in self._traces:
             raise RuntimeError(f"{self.__name__}: the trace cache is full (cache_size={self.cache_size}); "
                                "these inputs run eagerly and have no generated code")
@@ -307,7 +333,7 @@ class CompiledFunction:
                         f"{self.__name__}: argument `{leaf[0]}` is float64, but JAX runs float64 as float32 unless "
                         "jax_enable_x64 is on: call jax.config.update('jax_enable_x64', True) first, or pass float32")
         tracer = ForwardTracer(decisions)
-        traced = [tracer.arg(leaf[1], leaf[2], leaf[0]) for leaf in leaves]
+        traced = [tracer.arg(leaf[1], leaf[2], leaf[0], frozen=leaf[3] is None) for leaf in leaves]
         it = iter(traced)
         args = tuple(rebuild(a, it, argnums is not None and i in argnums) for i, a in enumerate(args))
         kwargs = {k: rebuild(v, it, False) for k, v in kwargs.items()}
@@ -318,6 +344,8 @@ class CompiledFunction:
                 raise
             except Exception as e:
                 raise _user_error(e, self.__name__) from None
+            finally:
+                tracer.restore()  # NOTE [effects]: tracing changed nothing the caller sees
         outs = []
         tree = flatten_out(result, outs)
         name_from_source(tracer.eqns)
@@ -329,6 +357,9 @@ def _sources(fn, captured, name):
     """The Captures of a trace and its guards on Python values (NOTE [sources])."""
     found, env = sources.search(fn, {id(t): t for _, t in captured}, lambda o: isinstance(o, Tensor))
     caps = [sources.Capture(v, found[id(t)], t) for v, t in captured]
+    for c in caps:  # named as the code spells them: `model.fc1.weight` is model_fc1_weight
+        if c.paths:
+            c.var.hint = re.sub(r"\W+", "_", c.paths[0][1]).strip("_") or c.var.hint
     lost = [c for c in caps if not c.paths]
     if lost:
         warnings.warn(f"transgrad.compile: {name} reads {len(lost)} tensor(s) (shapes "

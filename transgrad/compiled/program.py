@@ -7,6 +7,8 @@ backward of each output, and the joint forward+backward programs `tg.grad` runs.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .._state import show_code, using
@@ -17,6 +19,7 @@ from ..ir import Callee, Eqn, Graph, Var
 from ..passes import dce, optimize
 from ..tensor import new
 from ..tensor.records import Node, edge, node_type
+from .effects import describe
 
 MAX_REDECISIONS = 16  # NOTE [decisions]: traces of one call whose guards the program decided otherwise
 
@@ -65,7 +68,7 @@ class TraceOp:
             consts = [new(tr.const_values[id(v)]) for v in tr.consts]
             with using(grad_enabled=True):
                 outs = run_tensors(tr.graph, list(node.saved[:tr.n_inputs]) + consts)
-            res = memo[id(node)] = [outs[tr.n_out + j] for j in tr.residuals[self.k]]
+            res = memo[id(node)] = [outs[tr.n_out + len(tr.effect_vars) + j] for j in tr.residuals[self.k]]
         return res[k - tr.n_inputs]
 
 
@@ -77,23 +80,40 @@ class Trace:
         self.backend, self.device = backend, device
         self.arg_names = [leaf[0] for leaf in leaves]
         self.positions = [leaf[4] for leaf in leaves]  # the argument each leaf belongs to
-        self.in_vars = [tracer.vars[id(t)] for t in traced]
+        self.in_vars = list(tracer.inputs)  # as they entered (an in-place write rebinds a tensor's Var)
         self.captured, self.env = captures, env
         self.guards = tracer.guards
         self.guard_holds = [0] * len(tracer.guards)  # times each guard held in runs where a later guard failed
         self.hits = 0
         self.out_tree, self.n_out = tree, len(outs)
         self.fwd_eqns, self.out_vars = tracer.eqns, [tracer.var(t) for t in outs]
-        self.fwd_inputs = self.in_vars + [v for v, _ in tracer.captured]
+        # the .grad tensors it reads and the random tensors it draws are inputs (NOTE [effects])
+        self.grad_reads, self.grad_guards = [w for _, w, _ in tracer.grad_reads], tracer.grad_guards
+        self.randoms = [draw for _, draw, _ in tracer.randoms]
+        self.fwd_inputs = (self.in_vars + [v for v, _ in tracer.captured] + [v for v, _, _ in tracer.grad_reads]
+                           + [v for v, _, _ in tracer.randoms])
         self.n_inputs = len(self.fwd_inputs)
+        effects = tracer.effects()
+        self.effects = [(kind, where, v is not None) for kind, where, v in effects]
+        self.effect_vars = [v for _, _, v in effects if v is not None]
+        for (v, w, _) in tracer.grad_reads:
+            v.hint = re.sub(r"\W+", "_", describe(self, ("grad", w))).strip("_")
+        inputs_ids = {id(v) for v in self.fwd_inputs}
+        for kind, where, v in effects:  # `fc1_weight` is the new value of fc1.weight, `g_fc1_weight` its .grad
+            if v is not None and id(v) not in inputs_ids:
+                v.hint = re.sub(r"\W+", "_", ("g_" if kind == "grad" else "") + describe(self, where)).strip("_")
         self.consts = [v for v, _ in tracer.consts]
         self.const_values = {id(v): a for v, a in tracer.consts}
-        inputs = traced + [t for _, t in tracer.captured]
+        inputs = (traced + [t for _, t in tracer.captured] + [t for _, _, t in tracer.grad_reads]
+                  + [t for _, _, t in tracer.randoms])
         self.diff_inputs = [i for i, t in enumerate(inputs) if t._requires_grad]
+        # outputs whose graph a backward() inside the function already ran (and freed)
+        self.freed = [k for k, t in enumerate(outs) if t.grad_fn is not None and t.grad_fn.saved is None]
         # one backward graph per output that depends on a differentiable input
         targets = [edge(inputs[i]) for i in self.diff_inputs]
         self.raw_backward = {k: _backward_of(tracer, t, targets, f"{name}_backward")
-                             for k, t in enumerate(outs) if t._requires_grad and t.dtype.kind == "f" and targets}
+                             for k, t in enumerate(outs)
+                             if t._requires_grad and t.dtype.kind == "f" and targets and k not in self.freed}
         self.fn = None  # the forward program, generated on first use (tg.grad needs only a joint one)
         self.joint = {}  # (argnums, with value) -> (fn, source, graph)
         # per differentiable output k: (Callee of its backward, which diff inputs it returns)
@@ -117,8 +137,8 @@ class Trace:
         for g, _ in graphs.values():
             for v in g.inputs[1:]:
                 residual_vars[position[id(v)]] = v
-        fwd = Graph(tuple(self.fwd_inputs + self.consts), tuple(self.fwd_eqns), tuple(self.out_vars + residual_vars),
-                    name=self.name)
+        fwd = Graph(tuple(self.fwd_inputs + self.consts), tuple(self.fwd_eqns),
+                    tuple(self.out_vars + self.effect_vars + residual_vars), name=self.name)
         self.graph = _keep_inputs(optimize(fwd), fwd.inputs)
         fn, self.source = self.load(self.graph, self.name + "_forward")
         for k, (g, returned) in graphs.items():  # NOTE [shown is run]: what f.code() prints is what backward() calls
@@ -154,6 +174,10 @@ class Trace:
         """Forward + backward; the output's cotangent is 1, or the last input with `seed_input`.
         The gradients come in the order of `argnums`, each argument's leaves in order."""
         who = fn_name or self.name
+        if self.effects:
+            raise TypeError(f"grad: {who} changes tensors from outside it (a backward() into .grad, an in-place "
+                            "write into a weight or buffer); tg.grad returns gradients instead: call it on a function "
+                            "that computes the loss and changes nothing")
         if self.n_out != 1 or self.out_tree != ("T",):
             raise TypeError(f"grad: {who} must return a single scalar tensor")
         out = self.out_vars[0]
@@ -186,7 +210,8 @@ class Trace:
 
     def forward_graph(self):
         """The forward alone (no residuals), as export writes it."""
-        graph = Graph(tuple(self.fwd_inputs + self.consts), tuple(self.fwd_eqns), tuple(self.out_vars), name=self.name)
+        graph = Graph(tuple(self.fwd_inputs + self.consts), tuple(self.fwd_eqns), tuple(self.out_vars + self.effect_vars),
+                      name=self.name)
         return _keep_inputs(optimize(graph), graph.inputs)
 
     def record(self, outs, inputs, residuals, src):
@@ -197,6 +222,9 @@ class Trace:
             t = outs[k]
             t.grad_fn = node_type(self.ops[k].grad_fn_name)(self.ops[k], saved, {}, t._data, src, tuple(edge(a) for a in saved))
             t._requires_grad = True
+        for k in self.freed:  # its backward already ran inside the call: a second one raises, as in PyTorch
+            op = TraceOp(self, k)
+            outs[k].grad_fn, outs[k]._requires_grad = node_type(op.grad_fn_name)(op, None, {}, outs[k]._data, src, ()), True
 
     # ---- describing ----
     def __repr__(self):

@@ -103,6 +103,9 @@ def _children(obj):
                 yield ("item", k), v, str(k)
     elif hasattr(obj, "__transgrad_fn__"):  # a compiled function: what its Python function reads
         yield ("tgfn",), obj.__transgrad_fn__, "fn"
+    elif hasattr(type(obj), "__transgrad_children__"):  # a Module: its attributes as the user names them
+        for name, v in obj.__transgrad_children__():
+            yield ("get", name), v, name
     elif not isinstance(obj, types.ModuleType) and not _library(obj):
         d = getattr(obj, "__dict__", None)
         if isinstance(d, (dict, types.MappingProxyType)):
@@ -136,6 +139,8 @@ def _step(obj, step):
             return obj.keywords[step[1]]
         if kind == "tgfn":
             return obj.__transgrad_fn__
+        if kind == "get":
+            return getattr(obj, step[1])
     except (KeyError, IndexError, AttributeError, ValueError, TypeError):
         pass
     raise Missing(step)
@@ -158,9 +163,9 @@ def describe(path, labels):
             out = label
         elif kind == "item":
             out += f"[{step[1]!r}]"
-        elif kind == "attr":
+        elif kind in ("attr", "get"):
             out += "." + label
-    return out or "the function"
+    return out.lstrip(".") or "the function"
 
 
 def search(fn, tensors, is_tensor):
@@ -169,14 +174,18 @@ def search(fn, tensors, is_tensor):
 
     Returns ({id: [(path, text)]}, [(path, text, kind, value)]): a plain value (a number, a
     string, a tuple or list of them) is compared by value at each call (kind "eq"), anything
-    else but a tensor or a module by identity ("is"): tracing baked what the function did
-    with it into the code. Objects are visited breadth first, at most MAX_OBJECTS of them;
-    library objects (NumPy, JAX, modules) are not entered, and plain attributes of objects
-    (`self.lr`) are not guarded. A container reached by several paths is entered up to
-    MAX_VISITS times, so that every name that leads to a tensor is known and checked.
+    else but a tensor by identity ("is"): tracing baked what the function did with it into the
+    code. An object that tells its state (`__transgrad_state__`: a Module's structure, its
+    train()/eval() mode and plain attributes) is compared by that state ("state"), wherever it
+    is found. Objects are visited breadth first, at most MAX_OBJECTS of them; library objects
+    (NumPy, JAX, modules) are not entered, and plain attributes of other objects (`self.lr`)
+    are not guarded. A container reached by several paths is entered up to MAX_VISITS times,
+    so that every name that leads to a tensor is known and checked.
     """
     found = {i: [] for i in tensors}
     guards = []
+    if hasattr(type(fn), "__transgrad_state__"):
+        guards.append(((), "", "state", _snapshot(fn.__transgrad_state__())))
     visits = collections.Counter()
     queue = collections.deque([(fn, (), ())])
     budget = MAX_OBJECTS
@@ -199,6 +208,8 @@ def search(fn, tensors, is_tensor):
                 guards.append((p, describe(p, lb), "is", child))
             if len(p) >= MAX_DEPTH or isinstance(child, _PLAIN) or isinstance(child, type) or visits[id(child)] >= MAX_VISITS:
                 continue
+            if visits[id(child)] == 0 and hasattr(type(child), "__transgrad_state__"):
+                guards.append((p, describe(p, lb), "state", _snapshot(child.__transgrad_state__())))
             visits[id(child)] += 1
             queue.append((child, p, lb))
     return found, guards
@@ -262,35 +273,64 @@ _GONE = object()
 
 
 def same(a, b):
-    """Equal as the trace used it: same type and value (NaN equal to NaN), elementwise."""
+    """Equal as the trace used it: plain values by type and value (NaN equal to NaN),
+    containers elementwise, any other object by identity."""
     if type(a) is not type(b):
         return False
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if not isinstance(a, _PLAIN):
+        return a is b
     return a == b or (a != a and b != b)
 
 
+def _holds(v, kind, seen):
+    if kind == "is":
+        return v is seen
+    if kind == "state":
+        return v is not _GONE and hasattr(type(v), "__transgrad_state__") and same(v.__transgrad_state__(), seen)
+    return same(v, seen)
+
+
+def _get(fn, path):
+    try:
+        return resolve(fn, path)
+    except Missing:
+        return _GONE
+
+
 def changed(fn, guards):
-    """The guards (path, text, kind, value) of `search` that no longer hold for `fn`."""
-    out = []
+    """What no longer holds of the guards (path, text, kind, value) of `search`, in words."""
+    out, told = [], []
     for path, text, kind, seen in guards:
-        try:
-            v = resolve(fn, path)
-        except Missing:
-            v = _GONE
-        if v is not seen if kind == "is" else not same(v, seen):
-            out.append(text)
+        v = _get(fn, path)
+        if _holds(v, kind, seen):
+            continue
+        if v is _GONE:
+            out.append(f"`{text}` is gone")
+        elif kind == "state" and hasattr(type(v), "__transgrad_state__"):
+            now = dict(v.__transgrad_state__())
+            if now.get("class") is not dict(seen).get("class", now.get("class")):
+                out.append(f"`{text or type(v).__name__}` is a {type(v).__name__} now (a "
+                           f"{dict(seen)['class'].__name__} when traced)")
+                continue
+            diff = ", ".join(f"{k} {old!r} -> {now.get(k, '(none)')!r}" for k, old in seen
+                             if not same(now.get(k, _GONE), old))
+            if not any(path[:len(p)] == p and diff == d for p, d in told):  # `model.eval()` changes every submodule
+                told.append((path, diff))
+                out.append(f"`{text or type(v).__name__}` changed its {diff}")
+        elif kind == "is":
+            out.append(f"`{text}` is another object than when it was traced")
+        else:
+            out.append(f"`{text}` changed since it was traced (a Python value the trace baked in; pass values that "
+                       "change as arguments)")
     return out
 
 
 def holds(fn, guards):
     for path, _, kind, seen in guards:
-        try:
-            v = resolve(fn, path)
-        except Missing:
-            return False
-        if v is not seen if kind == "is" else not same(v, seen):
+        if not _holds(_get(fn, path), kind, seen):
             return False
     return True

@@ -237,13 +237,10 @@ def _roots_and_seeds(tensors, grad_tensors, where):
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
     """Accumulate gradients of `tensors` into the `.grad` of the leaves they depend on."""
-    if mode.tracer is not None and mode.tracer.compiling:
-        raise RuntimeError(
-            "backward() inside a compiled function: `.grad` updates would not reach your tensors. "
-            "Use tg.grad / tg.value_and_grad, or tg.autograd.grad inside the function")
     roots, seeds = _roots_and_seeds(tensors, grad_tensors, "backward")
     targets = None if inputs is None else [edge(t) for t in inputs]
     targets, grads = _run(roots, seeds, targets, create_graph if retain_graph is None else retain_graph, create_graph)
+    tracer = mode.tracer if mode.tracer is not None and mode.tracer.compiling else None
     for t, g in zip(targets, grads):
         if g is None:
             continue
@@ -252,10 +249,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             continue
         if g.dtype != dest.dtype:
             g = g.astype(dest.dtype)
-        if dest.grad is None:
-            dest.grad = g if create_graph else _detached(g)
+        if tracer is not None:  # inside a compiled function: .grad is the tracer's (NOTE [effects])
+            tracer.add_grad(dest, g, create_graph)
+        elif dest._grad is None:
+            dest._grad = g if create_graph else _detached(g)
         else:
-            dest.grad = dest.grad + g if create_graph else _accumulated(dest.grad, g)
+            dest._grad = dest._grad + g if create_graph else _accumulated(dest._grad, g)
 
 
 def _detached(g):

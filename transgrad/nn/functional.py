@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .._state import mode, no_grad
+from .._state import no_grad
 from ..ops import OPS
 from ..tensor import Tensor, apply, creation, tensor, where
 
@@ -128,15 +128,14 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zeros with probability `p` and scales the rest by 1/(1-p) while training. Inside a
-    compiled function the mask is drawn once, when it is traced (it warns)."""
+    compiled function the mask is drawn anew at every call."""
     if not training or p == 0:
         return x
     if p == 1:
         return x * 0
-    if mode.tracer is not None and mode.tracer.compiling:
-        creation._random_in_trace("dropout")
-    keep = creation.generator().random(x.shape) >= p
-    return x * tensor(keep.astype(x.dtype) / (1 - p))
+    shape, dtype = x.shape, x.dtype
+    mask = creation.drawn(lambda g: (g.random(shape) >= p).astype(dtype) / dtype.type(1 - p))
+    return x.mul_(mask) if inplace else x * mask
 
 
 def embedding(idx: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:

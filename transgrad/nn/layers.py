@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from .._state import no_grad
 from ..tensor import Tensor, creation
 from . import functional as F
 from . import init
@@ -169,11 +172,19 @@ class BatchNorm1d(Module):
         self.bias = Parameter(creation.zeros(num_features)) if affine else None
         self.register_buffer("running_mean", creation.zeros(num_features) if track_running_stats else None)
         self.register_buffer("running_var", creation.ones(num_features) if track_running_stats else None)
+        self.register_buffer("num_batches_tracked",
+                             creation.tensor(0, dtype=np.dtype("int64")) if track_running_stats else None)
 
     def forward(self, x):
         use_batch = self.training or self.running_mean is None
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch,
-                            self.momentum, self.eps)
+        momentum = self.momentum
+        if self.training and self.num_batches_tracked is not None:
+            with no_grad():
+                self.num_batches_tracked.add_(1)
+            if momentum is None:  # a cumulative average, its factor a tensor (no value decided in Python)
+                momentum = 1.0 / self.num_batches_tracked.to(x.dtype)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch, momentum,
+                            self.eps)
 
 
 class BatchNorm2d(BatchNorm1d):

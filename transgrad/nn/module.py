@@ -20,7 +20,7 @@ class Parameter(Tensor):
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
         data = tensor([]) if data is None else data
         self._data = data._data if isinstance(data, Tensor) else np.asarray(data)
-        self._requires_grad, self.grad, self.grad_fn = False, None, None
+        self._requires_grad, self._grad, self.grad_fn = False, None, None
         self._version_cell, self._base, self._accumulator, self._source, self._hooks = None, None, None, None, None
         if requires_grad:
             self.requires_grad_(True)
@@ -56,10 +56,12 @@ class Module:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called")
         params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
         if isinstance(value, (Parameter, Module)):
+            home = params if isinstance(value, Parameter) else modules
             for table in (params, buffers, modules):
-                table.pop(name, None)
+                if table is not home:  # a replaced entry keeps its place in its own table
+                    table.pop(name, None)
             d.pop(name, None)
-            (params if isinstance(value, Parameter) else modules)[name] = value
+            home[name] = value
         elif name in params or name in modules:
             if value is not None:
                 what = "parameter" if name in params else "child module"
@@ -138,6 +140,30 @@ class Module:
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         return (b for _, b in self.named_buffers(recurse=recurse))
 
+    # ---- what a compiled function reads of it (NOTE [sources]) ----
+    _TABLES = ("_parameters", "_buffers", "_modules", "_forward_hooks", "_forward_pre_hooks")
+
+    def __transgrad_children__(self):
+        """Its parameters, buffers, submodules and other attributes, by the names `forward` uses."""
+        d = self.__dict__
+        for table in self._TABLES[:3]:
+            yield from ((k, v) for k, v in d[table].items() if v is not None)
+        yield from ((k, v) for k, v in d.items() if k not in self._TABLES)
+
+    def __transgrad_state__(self):
+        """What a trace bakes in of this module itself: its class, train()/eval() mode, which
+        parameters, buffers and submodules it has, its hooks and its other attributes
+        (tensors aside: a trace reads those at every call)."""
+        d = self.__dict__
+        def names(table):  # each entry's own state is guarded where the search finds it
+            return ", ".join(f"{k}=None" if v is None else f"{k}: {type(v).__name__}" if table == "_modules" else k
+                             for k, v in d[table].items())
+
+        return (("class", type(self)), ("training", self.training), ("parameters", names("_parameters")),
+                ("buffers", names("_buffers")), ("submodules", names("_modules")),
+                ("hooks", tuple(d["_forward_pre_hooks"].values()) + tuple(d["_forward_hooks"].values())),
+                *((k, v) for k, v in d.items() if k not in self._TABLES and k != "training" and not isinstance(v, Tensor)))
+
     # ---- modes and state ----
     def train(self, mode: bool = True) -> Module:
         for m in self.modules():
@@ -154,11 +180,10 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
-            if p.grad is not None:
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad.detach().zero_()
+            if set_to_none:  # unconditionally: a compiled step then need not look at .grad
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.detach().zero_()
 
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
         out = OrderedDict() if destination is None else destination
@@ -208,12 +233,6 @@ class Module:
 
     def cpu(self) -> Module:
         return self
-
-    def __transgrad_state__(self):
-        """What a compiled function that runs this module bakes into its trace besides the
-        tensors it reads at every call: its structure and train/eval modes (NOTE [sources])."""
-        return tuple((name, type(m).__name__, m.training, tuple(m._parameters), tuple(m._buffers))
-                     for name, m in self.named_modules())
 
     # ---- calling ----
     def forward(self, *args, **kwargs):
@@ -282,6 +301,18 @@ class Sequential(Module):
     def __getitem__(self, i):
         mods = list(self._modules.values())
         return Sequential(*mods[i]) if isinstance(i, slice) else mods[i]
+
+    def __setitem__(self, i: int, module: Module) -> None:
+        setattr(self, list(self._modules)[i], module)
+
+    def __delitem__(self, i) -> None:
+        names = list(self._modules)
+        for name in (names[i] if isinstance(i, slice) else [names[i]]):
+            del self._modules[name]
+        kept = list(self._modules.values())  # renumbered, as PyTorch's
+        self._modules.clear()
+        for j, m in enumerate(kept):
+            self._modules[str(j)] = m
 
     def __len__(self):
         return len(self._modules)

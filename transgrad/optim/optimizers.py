@@ -34,11 +34,10 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is not None:
-                    if set_to_none:
-                        p.grad = None
-                    else:
-                        p.grad.detach().zero_()
+                if set_to_none:  # unconditionally: a compiled step then need not look at .grad
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad.detach().zero_()
 
     def step(self, closure=None):
         if mode.tracer is not None and mode.tracer.compiling:

@@ -35,7 +35,7 @@ class Tensor(Arithmetic, Reductions, Shapes, Indexing, InPlace):
             [4.5000, 4.5000]])
     """
 
-    __slots__ = ("_data", "_requires_grad", "grad", "grad_fn", "_version_cell", "_base", "_accumulator", "_source",
+    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_version_cell", "_base", "_accumulator", "_source",
                  "_hooks", "__weakref__")
     __array_priority__ = 1000  # NumPy defers `ndarray + Tensor` to Tensor.__radd__
 
@@ -45,7 +45,7 @@ class Tensor(Arithmetic, Reductions, Shapes, Indexing, InPlace):
             data = to_array(args[0], dtype or default_dtype, "Tensor()")
         else:
             data = np.zeros(tuple(int(s) for s in args), dtype or default_dtype)
-        self._data, self._requires_grad, self.grad, self.grad_fn = data, False, None, None
+        self._data, self._requires_grad, self._grad, self.grad_fn = data, False, None, None
         self._version_cell, self._base, self._accumulator, self._source, self._hooks = None, None, None, user_src(), None
 
     def _op(self, name, *inputs, **params):
@@ -74,6 +74,24 @@ class Tensor(Arithmetic, Reductions, Shapes, Indexing, InPlace):
         return self
 
     @property
+    def grad(self):
+        """The gradient backward() accumulated (None until one reaches this tensor). Inside
+        a compiled function, `.grad` of a tensor from outside it is the tracer's to answer
+        (NOTE [effects])."""
+        tracer = mode.tracer
+        if tracer is not None and tracer.compiling:
+            return tracer.read_grad(self)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        tracer = mode.tracer
+        if tracer is not None and tracer.compiling:
+            tracer.write_grad(self, value)
+        else:
+            self._grad = value
+
+    @property
     def is_leaf(self) -> bool:
         return self.grad_fn is None
 
@@ -88,7 +106,11 @@ class Tensor(Arithmetic, Reductions, Shapes, Indexing, InPlace):
 
     @data.setter
     def data(self, value):
-        self._data = to_array(value, where="Tensor.data")
+        tracer = mode.tracer
+        if tracer is not None:
+            tracer.set_data(self, value if isinstance(value, Tensor) else leaf(to_array(value, where="Tensor.data")))
+        else:
+            self._data = to_array(value, where="Tensor.data")
 
     @property
     def shape(self) -> tuple:

@@ -2,14 +2,12 @@
 of several tensors (`cat`, `stack`, `where`, `maximum`)."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from .._state import mode
+from .._state import mode, user_src
 from ..ops import OPS
 from .core import Tensor
-from .dispatch import apply, binary, dims, leaf, where, wrap  # noqa: F401  (where: tg.where)
+from .dispatch import apply, binary, dims, leaf, new, where, wrap  # noqa: F401  (where: tg.where)
 from ..rules import einsum_parts
 from .dtypes import OpError, check_device, check_dtype, default_dtype, float32, float64, int64, is_jax_array, to_array
 
@@ -122,36 +120,46 @@ def generator() -> np.random.Generator:
     return _rng
 
 
-def _random_in_trace(name):
-    if mode.tracer is not None and mode.tracer.compiling:
-        warnings.warn(f"tg.{name} inside a compiled function is drawn once, when the function is traced, and "
-                      "then reused by every call; pass random tensors in as arguments", RuntimeWarning, stacklevel=3)
+def drawn(draw, requires_grad: bool = False) -> Tensor:
+    """The tensor `draw(generator)` makes. Inside a compiled function it is an input of the
+    trace, drawn again at every call (NOTE [effects]), never a constant."""
+    t = new(draw(_rng))
+    t._source = user_src()
+    tracer = mode.tracer
+    if tracer is not None:
+        if tracer.compiling:
+            tracer.random(draw, t)
+        else:
+            tracer.constant(t)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
 
 
 def randn(*shape, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    _random_in_trace("randn")
     check_device(device)
-    return leaf(_rng.standard_normal(_shape(shape, size)).astype(_dtype(dtype)), requires_grad)
+    shape, dtype = _shape(shape, size), _dtype(dtype)
+    return drawn(lambda g: g.standard_normal(shape).astype(dtype), requires_grad)
 
 
 def rand(*shape, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    _random_in_trace("rand")
     check_device(device)
-    return leaf(_rng.random(_shape(shape, size)).astype(_dtype(dtype)), requires_grad)
+    shape, dtype = _shape(shape, size), _dtype(dtype)
+    return drawn(lambda g: g.random(shape).astype(dtype), requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
     """Integers from [low, high) (or [0, low) with one bound), int64 as in PyTorch."""
-    _random_in_trace("randint")
     check_device(device)
     low, high = (0, low) if high is None else (low, high)
-    return leaf(_rng.integers(low, high, _shape((size,))).astype(dtype or int64), False)
+    shape, dtype = _shape((size,)), dtype or int64
+    return drawn(lambda g: g.integers(low, high, shape).astype(dtype))
 
 
 def randperm(n: int, dtype=None, device=None) -> Tensor:
-    _random_in_trace("randperm")
     check_device(device)
-    return leaf(_rng.permutation(n).astype(dtype or int64), False)
+    dtype = dtype or int64
+    return drawn(lambda g: g.permutation(n).astype(dtype))
 
 
 def randn_like(t: Tensor, dtype=None) -> Tensor:

@@ -30,7 +30,7 @@ def new(data, requires_grad=False, grad_fn=None):
     t = Tensor.__new__(Tensor)
     t._data = data
     t._requires_grad = requires_grad
-    t.grad = None
+    t._grad = None
     t.grad_fn = grad_fn
     t._version_cell = None
     t._base = None

@@ -37,6 +37,10 @@ def inplace(t, name, compute):
                                f"type {t.dtype}")
         out = out.astype(t.dtype)
     node = out.grad_fn if mode.grad_enabled else None
+    if node is not None and tracer is not None and tracer.records_into_outside(t):
+        raise RuntimeError(f"{name}{_at(src)}: an in-place operation that records gradient history into a tensor "
+                           "from outside a compiled function; write it under `with tg.no_grad():`, or use the "
+                           "out-of-place form")
     writes = tracer is None and type(t._data) is np.ndarray and t._data.flags.writeable
     if node is not None:  # the new node may read t's old values: keep them (a copy if memory is overwritten)
         old = new(t._data.copy() if writes else t._data)
@@ -88,9 +92,11 @@ def _check(t, name, src, tracer):
         what = "a leaf Variable" if v is t else "a view of a leaf Variable"
         raise RuntimeError(f"{name}{_at(src)}: {what} that requires grad is being used in an in-place operation "
                            "(wrap it in `with tg.no_grad():` to update it as data)")
-    if tracer is not None and tracer.is_input(v):
-        raise RuntimeError(f"{name}{_at(src)}: modifying an input of a compiled function in place would not reach "
-                           "the caller's tensor; use the out-of-place form")
+    if tracer is not None:
+        if tracer.read_only(v):
+            raise RuntimeError(f"{name}{_at(src)}: this argument of a compiled function came as an array, so an "
+                               "in-place write could not reach the caller's; pass a tensor, or use the out-of-place form")
+        tracer.writing(t)  # NOTE [effects]: a tensor from outside enters the trace before it changes
 
 
 def written_back(b, op, arrays, params, v):

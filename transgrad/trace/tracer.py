@@ -8,14 +8,13 @@ backward rules the engine replays; a `ForwardTracer` records a user function for
 """
 from __future__ import annotations
 
-import functools
-
-import libcst as cst
 import numpy as np
 
-from . import tensor as T
-from ._state import user_src, using
-from .ir import Eqn, Lit, Src, Var
+from .. import tensor as T
+from .._state import user_src, using
+from ..ir import Eqn, Lit, Src, Var
+from .names import leaf_name
+from .outside import Outside
 
 
 class TraceError(RuntimeError):
@@ -95,9 +94,20 @@ class Tracer:
     def constant(self, t):
         pass
 
-    def is_input(self, t):
-        """Is `t` one of the traced function's inputs (which it must not modify in place)?"""
+    def read_only(self, t):
+        """Could an in-place write into `t` not reach the tensor it stands for?"""
         return False
+
+    def writing(self, t):
+        """`t` is about to be written in place."""
+
+    def records_into_outside(self, t):
+        return False
+
+    def set_data(self, t, value):
+        """`t.data = value` while tracing."""
+        t._data = value._data
+        self.alias(t, value)
 
     def concretize(self, t, how):
         s = user_src()
@@ -136,30 +146,30 @@ class Guard:
         return f"line {self.src.line} `{self.src.text}`" if self.src else f"`{self.how}()` on a traced value"
 
 
-class ForwardTracer(Tracer):
+class ForwardTracer(Outside, Tracer):
     """Traces a user function: its arguments are placeholders, tensors from outside the
     function (closures, globals) become captured inputs read at every call, tensors made
     inside it become constants, and each value that reaches Python becomes a guard
-    (NOTE [guards]): an equation `guard` in the stream that generated code re-checks."""
+    (NOTE [guards]): an equation `guard` in the stream that generated code re-checks. What
+    it changes of tensors from outside comes back as effects (NOTE [effects])."""
 
     def __init__(self, decisions=None):
         super().__init__()
+        self._init_outside()
         self.decisions = decisions or {}  # guard index -> the value the generated program computed there
         self.captured = []  # (Var, Tensor)
         self.consts = []  # (Var, array)
         self.guards = []
         self.node_out = {}  # id(autograd Node) -> Var of its output
 
-    def arg(self, data, requires_grad, hint):
+    def arg(self, data, requires_grad, hint, frozen=False):
+        """The placeholder of a leaf argument; `frozen`: it came as an array, not a tensor."""
         t = self.placeholder(data, hint)
         t._requires_grad = requires_grad
+        self.enter(t, self.inputs[-1], ("arg", len(self.inputs) - 1), frozen)
         return t
 
     compiling = True
-
-    def is_input(self, t):
-        v = self.vars.get(id(t))
-        return v is not None and (v in self.inputs or any(v is c for c, _ in self.captured))
 
     def capture(self, t):
         if t.grad_fn is not None and id(t.grad_fn) in self.node_out:  # a new view of a traced value
@@ -170,6 +180,7 @@ class ForwardTracer(Tracer):
         v = Var(t.shape, t.dtype, leaf_name(t, "captured"))
         self.vars[id(t)] = v
         self.keep.append(t)
+        self.enter(t, v, ("cap", len(self.captured)))
         self.captured.append((v, t))
         return v
 
@@ -231,86 +242,3 @@ class ForwardTracer(Tracer):
 def tracing(tracer, grad=False):
     """`with tracing(tracer):` the operations run now are recorded by `tracer`."""
     return using(tracer=tracer, grad_enabled=grad)
-
-
-# ---- names from the user's source -----------------------------------------------------------
-class _OpCounter(cst.CSTVisitor):
-    def __init__(self):
-        self.n = 0
-
-    def visit_BinaryOperation(self, node):
-        self.n += 1
-
-    def visit_UnaryOperation(self, node):
-        self.n += 1
-
-    def visit_Call(self, node):
-        self.n += 1
-
-    def visit_Subscript(self, node):
-        self.n += 1
-
-
-@functools.lru_cache(maxsize=4096)
-def _assignment(file, line):
-    import linecache
-
-    text = linecache.getline(file, line).strip()
-    if not text:
-        return None
-    try:
-        stmt = cst.parse_statement(text)
-    except Exception:  # a line of a longer statement, or not Python: fall back to op names
-        return None
-    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
-        return None
-    node = stmt.body[0]
-    if isinstance(node, cst.Assign) and len(node.targets) == 1:
-        target, value = node.targets[0].target, node.value
-    elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
-        target, value = node.target, node.value
-    else:
-        return None
-    if not isinstance(target, cst.Name) or value is None:
-        return None
-    counter = _OpCounter()
-    value.visit(counter)
-    callee = value.func if isinstance(value, cst.Call) else None
-    callee = callee.attr.value if isinstance(callee, cst.Attribute) else getattr(callee, "value", None)
-    return target.value, max(counter.n, 1), callee
-
-
-CONSTRUCTORS = {"Variable", "tensor", "Tensor", "FloatTensor", "DoubleTensor", "ones", "zeros", "full", "eye",
-                "arange", "randn", "rand", "from_numpy", "ones_like", "zeros_like", "requires_grad_"}
-
-
-def leaf_name(t, default):
-    """The variable a user tensor was assigned to, when its line is `name = constructor(...)`."""
-    a = assigned_name(t._source)
-    return a[0] if a and a[2] in CONSTRUCTORS else default
-
-
-def assigned_name(src):
-    """(target name, operations in the statement, outermost callee) of the user's line
-    `src` when it is a one-line assignment `name = ...`; else None. Each line is parsed
-    once, with LibCST."""
-    if src is None:
-        return None
-    return _assignment(src[0], src[1])
-
-
-def name_from_source(eqns):
-    """Name each value after the user variable its statement assigns (`z = y * y * 3`
-    names the second multiply `z`); values inside a statement keep their op names."""
-    last_use = {}
-    for j, e in enumerate(eqns):
-        for x in e.ins:
-            if isinstance(x, Var):
-                last_use.setdefault(id(x), []).append(j)
-    for i, e in enumerate(eqns):
-        a = assigned_name(e.src and (e.src.file, e.src.line))
-        if a is None or e.op == "guard":
-            continue
-        inner = any(eqns[j].src == e.src and 0 < j - i < a[1] + 1 for j in last_use.get(id(e.out), ()))
-        if not inner:
-            e.out.hint = a[0]

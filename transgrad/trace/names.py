@@ -1,0 +1,90 @@
+"""Names from the user's source: a value is named after the variable its statement assigns
+(`z = y * y * 3`), a leaf after the constructor call that made it (`w = tg.randn(3)`)."""
+from __future__ import annotations
+
+import functools
+
+import libcst as cst
+
+from ..ir import Var
+
+class _OpCounter(cst.CSTVisitor):
+    def __init__(self):
+        self.n = 0
+
+    def visit_BinaryOperation(self, node):
+        self.n += 1
+
+    def visit_UnaryOperation(self, node):
+        self.n += 1
+
+    def visit_Call(self, node):
+        self.n += 1
+
+    def visit_Subscript(self, node):
+        self.n += 1
+
+
+@functools.lru_cache(maxsize=4096)
+def _assignment(file, line):
+    import linecache
+
+    text = linecache.getline(file, line).strip()
+    if not text:
+        return None
+    try:
+        stmt = cst.parse_statement(text)
+    except Exception:  # a line of a longer statement, or not Python: fall back to op names
+        return None
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    node = stmt.body[0]
+    if isinstance(node, cst.Assign) and len(node.targets) == 1:
+        target, value = node.targets[0].target, node.value
+    elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+        target, value = node.target, node.value
+    else:
+        return None
+    if not isinstance(target, cst.Name) or value is None:
+        return None
+    counter = _OpCounter()
+    value.visit(counter)
+    callee = value.func if isinstance(value, cst.Call) else None
+    callee = callee.attr.value if isinstance(callee, cst.Attribute) else getattr(callee, "value", None)
+    return target.value, max(counter.n, 1), callee
+
+
+CONSTRUCTORS = {"Variable", "tensor", "Tensor", "FloatTensor", "DoubleTensor", "ones", "zeros", "full", "eye",
+                "arange", "randn", "rand", "from_numpy", "ones_like", "zeros_like", "requires_grad_"}
+
+
+def leaf_name(t, default):
+    """The variable a user tensor was assigned to, when its line is `name = constructor(...)`."""
+    a = assigned_name(t._source)
+    return a[0] if a and a[2] in CONSTRUCTORS else default
+
+
+def assigned_name(src):
+    """(target name, operations in the statement, outermost callee) of the user's line
+    `src` when it is a one-line assignment `name = ...`; else None. Each line is parsed
+    once, with LibCST."""
+    if src is None:
+        return None
+    return _assignment(src[0], src[1])
+
+
+def name_from_source(eqns):
+    """Name each value after the user variable its statement assigns (`z = y * y * 3`
+    names the second multiply `z`); values inside a statement keep their op names."""
+    last_use = {}
+    for j, e in enumerate(eqns):
+        for x in e.ins:
+            if isinstance(x, Var):
+                last_use.setdefault(id(x), []).append(j)
+    for i, e in enumerate(eqns):
+        a = assigned_name(e.src and (e.src.file, e.src.line))
+        if a is None or e.op == "guard" or e.src.grad:  # a gradient is not the value the line assigns
+            continue
+        inner = any(eqns[j].src == e.src and 0 < j - i < a[1] + 1 for j in last_use.get(id(e.out), ()))
+        if not inner:
+            e.out.hint = a[0]
