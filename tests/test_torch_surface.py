@@ -113,6 +113,61 @@ def test_same_results_as_pytorch(name):
     assert np.dtype(_np(got).dtype) == np.dtype(_np(want).dtype)
 
 
+F = {"torch": torch.nn.functional, "transgrad": tg.nn.functional}
+# what users print: type(y.grad_fn).__name__ of each operation's result, rows and compositions alike
+GRAD_FN = {
+    "var": lambda L, a: a.var(), "std": lambda L, a: a.std(1), "logsumexp": lambda L, a: a.logsumexp(1),
+    "square": lambda L, a: a.square(), "rsqrt": lambda L, a: a.abs().rsqrt(), "reciprocal": lambda L, a: a.reciprocal(),
+    "clamp_min": lambda L, a: a.clamp_min(0.1), "clamp_max": lambda L, a: a.clamp_max(0.1),
+    "clip": lambda L, a: a.clip(0, 1), "masked_fill": lambda L, a: a.masked_fill(a > 0, 0.0),
+    "index_select": lambda L, a: a.index_select(0, L.tensor([0, 2])), "repeat": lambda L, a: a.repeat(2, 1),
+    "chunk": lambda L, a: a.chunk(2, 1)[0], "split": lambda L, a: a.split(2, 1)[1], "flip": lambda L, a: a.flip(0),
+    "tril": lambda L, a: a.tril(), "triu": lambda L, a: a.triu(), "sort": lambda L, a: a.sort(1)[0],
+    "topk": lambda L, a: a.topk(2)[0], "dot": lambda L, a: a[0].dot(a[1]), "mm": lambda L, a: a.mm(a.T),
+    "mv": lambda L, a: a.mv(a[0]), "bmm": lambda L, a: L.bmm(a[None], a.T[None]), "cumsum": lambda L, a: a.cumsum(1),
+    "prod": lambda L, a: a.prod(), "gather": lambda L, a: a.gather(1, L.tensor([[0], [1], [2]])),
+    "log1p": lambda L, a: a.abs().log1p(), "sum": lambda L, a: a.sum(), "sum-dim": lambda L, a: a.sum(1),
+    "mean": lambda L, a: a.mean(), "mean-dim": lambda L, a: a.mean(1), "max": lambda L, a: a.max(),
+    "max-dim": lambda L, a: a.max(1)[0], "amax": lambda L, a: a.amax(1), "amin": lambda L, a: a.amin(1),
+    "min": lambda L, a: a.min(), "softmax": lambda L, a: a.softmax(1), "log_softmax": lambda L, a: a.log_softmax(1),
+    "relu": lambda L, a: a.relu(), "sigmoid": lambda L, a: a.sigmoid(), "tanh": lambda L, a: a.tanh(),
+    "t": lambda L, a: a.t(), "T": lambda L, a: a.T, "transpose": lambda L, a: a.transpose(0, 1),
+    "view": lambda L, a: a.view(12), "reshape": lambda L, a: a.reshape(12), "flatten": lambda L, a: a.flatten(),
+    "unsqueeze": lambda L, a: a.unsqueeze(0), "squeeze": lambda L, a: a[None].squeeze(),
+    "squeeze-dim": lambda L, a: a[None].squeeze(0), "expand": lambda L, a: a[0:1].expand(3, 4),
+    "select": lambda L, a: a[0], "select-last": lambda L, a: a[1:3, 0], "slice": lambda L, a: a[1:3],
+    "slice-last": lambda L, a: a[0, 1:3], "none": lambda L, a: a[None], "index": lambda L, a: a[L.tensor([0, 2])],
+    "cat": lambda L, a: L.cat([a, a]), "stack": lambda L, a: L.stack([a, a]), "where": lambda L, a: L.where(a > 0, a, 0.0),
+    "pow": lambda L, a: a ** 2, "exp": lambda L, a: a.exp(), "abs": lambda L, a: a.abs(), "neg": lambda L, a: -a,
+    "sub": lambda L, a: a - 1, "div": lambda L, a: a / 2, "norm": lambda L, a: a.norm(), "sqrt": lambda L, a: a.abs().sqrt(),
+    "permute": lambda L, a: a.permute(1, 0),  # (einsum: PyTorch names the last step of its contraction plan)
+    "mse_loss": lambda L, a: F[L.__name__].mse_loss(a, a.detach() * 0),
+    "cross_entropy": lambda L, a: F[L.__name__].cross_entropy(a, L.tensor([0, 1, 2])),
+    "nll_loss": lambda L, a: F[L.__name__].nll_loss(a.log_softmax(1), L.tensor([0, 1, 2])),
+    "binary_cross_entropy": lambda L, a: F[L.__name__].binary_cross_entropy(a.sigmoid(), a.detach() * 0),
+    "bce_with_logits": lambda L, a: F[L.__name__].binary_cross_entropy_with_logits(a, a.detach() * 0),
+    "linear": lambda L, a: F[L.__name__].linear(a, a, a[0, :3]), "linear-no-bias": lambda L, a: F[L.__name__].linear(a, a),
+    "layer_norm": lambda L, a: F[L.__name__].layer_norm(a, (4,)), "gelu": lambda L, a: F[L.__name__].gelu(a, approximate="tanh"),
+    "silu": lambda L, a: F[L.__name__].silu(a), "softplus": lambda L, a: F[L.__name__].softplus(a),
+    "leaky_relu": lambda L, a: F[L.__name__].leaky_relu(a), "elu": lambda L, a: F[L.__name__].elu(a),
+    "embedding": lambda L, a: F[L.__name__].embedding(L.tensor([0, 2]), a),
+    "batch_norm": lambda L, a: F[L.__name__].batch_norm(a, None, None, training=True),
+    "conv2d": lambda L, a: F[L.__name__].conv2d(a[None, None], a[None, None, :2, :2]),
+    "max_pool2d": lambda L, a: F[L.__name__].max_pool2d(a[None, None], 2),
+    "avg_pool2d": lambda L, a: F[L.__name__].avg_pool2d(a[None, None], 2),
+    "unfold": lambda L, a: F[L.__name__].unfold(a[None, None], 2),
+    "dropout": lambda L, a: F[L.__name__].dropout(a, 0.5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRAD_FN))
+def test_grad_fn_class_names_are_pytorchs(name):
+    want = GRAD_FN[name](torch, torch.tensor(A, requires_grad=True))
+    got = GRAD_FN[name](tg, tg.tensor(A, requires_grad=True))
+    assert type(got.grad_fn).__name__ == type(want.grad_fn).__name__
+    assert repr(got.grad_fn).startswith(f"<{type(want.grad_fn).__name__} object at 0x")
+
+
 def test_grad_fn_classes_have_pytorchs_names():
     x = tg.ones(2, requires_grad=True)
     y = x + 2

@@ -127,7 +127,7 @@ unary("tanh",       "xp.tanh({a})",                       lambda g, out, a: (g *
 unary("sigmoid",    "1 / (1 + xp.exp(-{a}))",             lambda g, out, a: (g * out * (1 - out),),                                         "out",       floating=True)
 unary("relu",       "xp.maximum({a}, 0)",                 lambda g, out, a: (g.where(out > 0, 0),),                                         "out")
 unary("abs",        "xp.abs({a})",                        lambda g, out, a: (g * a.sign(),),                                                "a",         ufunc="absolute")
-unary("log1p",      "xp.log1p({a})",                      lambda g, out, a: (g / (1 + a),),                                                 "a",         ufunc="log1p", floating=True)
+unary("log1p",      "xp.log1p({a})",                      lambda g, out, a: (g / (1 + a),),                                                 "a",         ufunc="log1p", floating=True, grad_fn="Log1PBackward0")
 unary("sqrt",       "xp.sqrt({a})",                       lambda g, out, a: (g / (2 * out),),                                               "out",       ufunc="sqrt", floating=True)
 op("clamp",     "a",     "lo hi",                 "xp.clip({a}, {lo}, {hi})",                          lambda g, out, a, lo, hi: (g * ((a >= lo) if lo is not None else 1) * ((a <= hi) if hi is not None else 1),), "ClampBackward1", reads="a", elementwise=True)
 op("where",     "c a b", "",                      "xp.where({c}, {a}, {b})",                           lambda g, out, c, a, b: (None, sum_to(g.where(c, 0), a), sum_to(g.where(c.logical_not(), 0), b)), reads="c", elementwise=True)

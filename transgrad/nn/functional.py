@@ -9,6 +9,7 @@ import numpy as np
 from .._state import no_grad
 from ..ops import OPS
 from ..tensor import Tensor, apply, creation, tensor, where
+from ..tensor.records import named, renamed
 
 
 def _pair(v):
@@ -20,23 +21,28 @@ def relu(x: Tensor, inplace: bool = False) -> Tensor:
     return x.relu_() if inplace else x.relu()
 
 
+@named("LeakyReluBackward0")
 def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     return where(x > 0, x, x * negative_slope)
 
 
+@named("EluBackward0")
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     return where(x > 0, x, (x.clamp(max=0).exp() - 1) * alpha)
 
 
+@named("SiluBackward0")
 def silu(x: Tensor) -> Tensor:
     return x * x.sigmoid()
 
 
+@named("SoftplusBackward0")
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     bx = x * beta
     return where(bx > threshold, x, (bx.clamp(max=threshold).exp()).log1p() / beta)
 
 
+@named("GeluBackward0")
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     if approximate != "tanh":
         raise NotImplementedError("gelu: transgrad has the tanh approximation (approximate='tanh'); erf is not a row yet")
@@ -62,9 +68,10 @@ def log_softmax(x: Tensor, dim: int | None = None, dtype=None) -> Tensor:
 # ---- layers ----
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     out = x @ weight.t()
-    return out if bias is None else out + bias
+    return out if bias is None else renamed(out + bias, "AddmmBackward0", -1) if x.ndim == 2 else out + bias
 
 
+@named("Im2ColBackward0")
 def unfold(x: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     if _pair(dilation) != (1, 1):
         raise NotImplementedError("unfold: dilation is not supported")
@@ -89,6 +96,7 @@ def _windows(x, kernel, stride, padding, value):
     return cols.reshape(n, c, kh * kw, oh, ow)
 
 
+@named("ConvolutionBackward0")
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
            groups: int = 1) -> Tensor:
     """A 2-D convolution (cross-correlation, as PyTorch's) as a matmul over `unfold`'s patches."""
@@ -110,12 +118,14 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     return out[0] if unbatched else out
 
 
+@named("MaxPool2DWithIndicesBackward0")
 def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     kernel = _pair(kernel_size)
     windows = _windows(x, kernel, _pair(kernel if stride is None else stride), _pair(padding), -np.inf)
     return windows.max(2).values  # the gradient goes to the maximum's place, as PyTorch's
 
 
+@named("AvgPool2DBackward0")
 def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     kernel = _pair(kernel_size)
     return _windows(x, kernel, _pair(kernel if stride is None else stride), _pair(padding), 0.0).mean(2)
@@ -138,10 +148,12 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
     return x.mul_(mask) if inplace else x * mask
 
 
+@named("EmbeddingBackward0")
 def embedding(idx: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     return weight[idx]
 
 
+@named("NativeLayerNormBackward0")
 def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:
     dims = tuple(range(x.ndim - len(_shape(normalized_shape)), x.ndim))
@@ -152,6 +164,7 @@ def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None, bias: 
     return out if bias is None else out + bias
 
 
+@named("NativeBatchNormBackward0")
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
                bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Normalise over the batch (and length) dimensions; while training, with the batch's
@@ -195,6 +208,7 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
+@named("MseLossBackward0")
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     d = input - target
     return _reduce(d * d, reduction)
@@ -204,6 +218,7 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return _reduce((input - target).abs(), reduction)
 
 
+@named("NllLossBackward0")
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
     """-input[n, target[n]] (log-probabilities in, class indices out), weighted per class."""
@@ -219,6 +234,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
     return _reduce(picked * w, reduction)
 
 
+@named("NllLossBackward0")
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of logits against class indices (or class probabilities)."""
@@ -232,11 +248,13 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
     return loss
 
 
+@named("BinaryCrossEntropyBackward0")
 def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     log_p, log_q = input.log().clamp(min=-100), (1 - input).log().clamp(min=-100)
     return _reduce(-(target * log_p + (1 - target) * log_q), reduction)
 
 
+@named("BinaryCrossEntropyWithLogitsBackward0")
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     # max(x, 0) - x t + log(1 + exp(-|x|)): stable for large |x|
     return _reduce(input.clamp(min=0) - input * target + (-input.abs()).exp().log1p(), reduction)

@@ -8,6 +8,7 @@ import numpy as np
 from ..ops import OPS
 from .dispatch import apply, binary, floating, python_scalar, where, wrap
 from .dtypes import bool_, check_dtype, float32, float64, int32, int64, x64_refused
+from .records import named
 
 TensorT = TypeVar("TensorT")  # the Tensor class these methods are mixed into
 
@@ -72,18 +73,23 @@ class Arithmetic:
     def logical_or(self: TensorT, o) -> TensorT: return binary("logical_or", self, o)
     def logical_not(self: TensorT) -> TensorT: return ~self
 
+    @named("PowBackward0")
     def square(self: TensorT) -> TensorT:
         return self * self
 
+    @named("RsqrtBackward0")
     def rsqrt(self: TensorT) -> TensorT:
         return 1 / self.sqrt()
 
+    @named("ReciprocalBackward0")
     def reciprocal(self: TensorT) -> TensorT:
         return 1 / floating(self)
 
+    @named("ClampMinBackward0")
     def clamp_min(self: TensorT, min) -> TensorT:
         return self.clamp(min=min)
 
+    @named("ClampMaxBackward0")
     def clamp_max(self: TensorT, max) -> TensorT:
         return self.clamp(max=max)
 

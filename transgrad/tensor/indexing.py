@@ -10,6 +10,7 @@ from ..ops import OPS
 from .dispatch import apply, dims, python_scalar, wrap
 from .dtypes import bool_
 from .inplace import inplace
+from .records import named, renamed
 
 TensorT = TypeVar("TensorT")  # the Tensor class these methods are mixed into
 
@@ -41,6 +42,9 @@ def index_spec(idx, count=True):
     return tuple(spec), arrays
 
 
+_VIEWS = {int: "SelectBackward0", Sl: "SliceBackward0"}
+
+
 class Indexing:
     __slots__ = ()
 
@@ -53,10 +57,12 @@ class Indexing:
                                f"(got {index.dtype}{list(index.shape)} for {self.dtype}{list(self.shape)})")
         return apply(OPS["gather"], self, index, axis=d)
 
+    @named("IndexSelectBackward0")
     def index_select(self: TensorT, dim, index) -> TensorT:
         d = dims(dim, self.ndim, "index_select")[0]
         return self[(slice(None),) * d + (wrap(index),)]
 
+    @named("MaskedFillBackward0")
     def masked_fill(self: TensorT, mask, value) -> TensorT:
         return wrap(value).where(mask, self) if hasattr(value, "_data") else self.where(~wrap(mask), value)
 
@@ -64,7 +70,11 @@ class Indexing:
         spec, arrays = index_spec(idx)
         if not arrays and all(i == Sl(None, None, None) for i in spec):
             return self
-        return apply(OPS["getitem"], self, *arrays, index=spec)
+        out = apply(OPS["getitem"], self, *arrays, index=spec)
+        if not arrays:  # a view: PyTorch names it after the last index that takes one
+            views = [_VIEWS.get(type(i), "UnsqueezeBackward0") for i in spec if i is not Ellipsis and i != Sl(None, None, None)]
+            renamed(out, views[-1], -1)
+        return out
 
     def __setitem__(self: TensorT, idx, value):
         value = wrap(python_scalar(value))

@@ -2,6 +2,7 @@
 hooks. The engine (transgrad.engine) reads them at `backward()`."""
 from __future__ import annotations
 
+import functools
 import itertools
 import weakref
 
@@ -28,7 +29,7 @@ class Node:
         self._hooks = None
 
     def name(self):
-        return self.op.grad_fn_name
+        return type(self).__name__ if type(self) is not Node else self.op.grad_fn_name
 
     @property
     def next_functions(self):
@@ -47,6 +48,27 @@ def node_type(name):
     if cls is None:
         cls = _NODE_TYPES[name] = type(name, (Node,), {"__slots__": (), "__module__": "transgrad.autograd.graph"})
     return cls
+
+
+def named(grad_fn):
+    """Decorates a composition of rows: the grad_fn of its result is called as PyTorch calls
+    the one operation it is there (`var()` gives VarBackward0, not its last row's DivBackward0)."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def composed(*args, **kwargs):
+            since = next(sequence)
+            return renamed(fn(*args, **kwargs), grad_fn, since)
+        return composed
+    return wrap
+
+
+def renamed(out, grad_fn, since):
+    """`out` (a tensor, or a tuple of them) with the grad_fn made after `since` called `grad_fn`."""
+    for t in (out if isinstance(out, tuple) else (out,)):
+        n = getattr(t, "grad_fn", None)
+        if isinstance(n, Node) and n.seq > since:
+            n.__class__ = node_type(grad_fn)
+    return out
 
 
 class AccumulateGrad:

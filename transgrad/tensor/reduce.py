@@ -9,6 +9,7 @@ import numpy as np
 from ..ops import OPS
 from .dispatch import apply, binary, dims, floating
 from .dtypes import default_int, int64
+from .records import named, renamed
 
 TensorT = TypeVar("TensorT")  # the Tensor class these methods are mixed into
 
@@ -24,14 +25,16 @@ class Reductions:
         if x.dtype.kind in "biu" and x.dtype != int64:  # as PyTorch: integer sums are int64
             x = x.astype(default_int(self._data))
         dim = axis if dim is None else dim
-        return apply(OPS["sum"], x, axis=dims(dim, self.ndim, "sum"), keepdims=bool(keepdim))
+        out = apply(OPS["sum"], x, axis=dims(dim, self.ndim, "sum"), keepdims=bool(keepdim))
+        return out if dim is None else renamed(out, "SumBackward1", -1)  # PyTorch's name for sum(dim)
 
     def mean(self: TensorT, dim=None, keepdim=False, *, dtype=None, axis=None) -> TensorT:
         x = self if dtype is None else self.astype(dtype)
         if x.dtype.kind != "f":
             raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be floating point, got {x.dtype}")
         dim = axis if dim is None else dim
-        return apply(OPS["mean"], x, axis=dims(dim, self.ndim, "mean"), keepdims=bool(keepdim))
+        out = apply(OPS["mean"], x, axis=dims(dim, self.ndim, "mean"), keepdims=bool(keepdim))
+        return out if dim is None else renamed(out, "MeanBackward1", -1)
 
     def prod(self: TensorT, dim=None, keepdim=False, *, dtype=None) -> TensorT:
         x = self if dtype is None else self.astype(dtype)
@@ -43,6 +46,7 @@ class Reductions:
             x = x.astype(default_int(self._data))
         return apply(OPS["cumsum"], x, axis=dims(dim, self.ndim, "cumsum")[0])
 
+    @named("VarBackward0")
     def var(self: TensorT, dim=None, unbiased=None, keepdim=False, *, correction=None) -> TensorT:
         """Variance: the mean squared deviation, divided by N - correction (1 by default)."""
         correction = (1 if unbiased is None or unbiased else 0) if correction is None else correction
@@ -52,9 +56,11 @@ class Reductions:
         n = x.numel() if axes is None else int(np.prod([self.shape[a] for a in axes]))
         return (d * d).sum(dim, keepdim) / max(n - correction, 0)
 
+    @named("StdBackward0")
     def std(self: TensorT, dim=None, unbiased=None, keepdim=False, *, correction=None) -> TensorT:
         return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
 
+    @named("LogsumexpBackward0")
     def logsumexp(self: TensorT, dim, keepdim=False) -> TensorT:
         x, axes = floating(self), dims(dim, self.ndim, "logsumexp")
         m = x.amax(axes, keepdim=True).detach()  # for stability only: its gradient cancels
@@ -73,11 +79,13 @@ class Reductions:
     def argsort(self: TensorT, dim=-1, descending=False) -> TensorT:
         return apply(OPS["argsort"], self, axis=dims(dim, self.ndim, "argsort")[0], descending=bool(descending))
 
+    @named("SortBackward0")
     def sort(self: TensorT, dim=-1, descending=False):
         """(values, indices) sorted along `dim`; the gradient goes to the places they came from."""
         idx = self.argsort(dim, descending)
         return SortResult(self.gather(dim, idx), idx)
 
+    @named("TopkBackward0")
     def topk(self: TensorT, k, dim=-1, largest=True, sorted=True):
         """(values, indices) of the `k` largest (or smallest) along `dim`."""
         d = dims(dim, self.ndim, "topk")[0]
@@ -107,9 +115,11 @@ class Reductions:
             return binary("minimum", self, dim)
         return self._extreme("min", dim, keepdim)
 
+    @named("AmaxBackward0")
     def amax(self: TensorT, dim=None, keepdim=False) -> TensorT:
         return apply(OPS["amax"], self, axis=dims(dim, self.ndim, "amax"), keepdims=bool(keepdim))
 
+    @named("AminBackward0")
     def amin(self: TensorT, dim=None, keepdim=False) -> TensorT:
         return apply(OPS["amin"], self, axis=dims(dim, self.ndim, "amin"), keepdims=bool(keepdim))
 

@@ -8,6 +8,7 @@ import numpy as np
 from ..ops import OPS
 from .dispatch import apply, dims, wrap
 from .dtypes import OpError
+from .records import named, renamed, sequence
 
 TensorT = TypeVar("TensorT")  # the Tensor class these methods are mixed into
 
@@ -56,6 +57,7 @@ class Shapes:
         d0, d1 = (dims(d, self.ndim, "transpose")[0] for d in (dim0, dim1))
         return self if d0 == d1 else apply(OPS["transpose"], self, dim0=min(d0, d1), dim1=max(d0, d1))
 
+    @named("TBackward0")
     def t(self: TensorT) -> TensorT:
         if self.ndim > 2:
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
@@ -65,15 +67,18 @@ class Shapes:
     def T(self: TensorT) -> TensorT:
         return self.permute(*reversed(range(self.ndim)))
 
+    @named("UnsqueezeBackward0")
     def unsqueeze(self: TensorT, dim) -> TensorT:
         d = int(dim) % (self.ndim + 1)
         return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
 
     def squeeze(self: TensorT, dim=None) -> TensorT:
+        since = next(sequence)
         if dim is None:
-            return self.reshape(tuple(s for s in self.shape if s != 1))
+            return renamed(self.reshape(tuple(s for s in self.shape if s != 1)), "SqueezeBackward0", since)
         d = dims(dim, self.ndim, "squeeze")[0]
-        return self if self.shape[d] != 1 else self.reshape(self.shape[:d] + self.shape[d + 1:])
+        out = self if self.shape[d] != 1 else self.reshape(self.shape[:d] + self.shape[d + 1:])
+        return renamed(out, "SqueezeBackward1", since)
 
     def matmul(self: TensorT, other) -> TensorT:
         other = wrap(other)
@@ -90,8 +95,11 @@ class Shapes:
             a, b = a.astype(dt), b.astype(dt)
         return apply(OPS["matmul"], a, b)
 
-    mm = bmm = mv = matmul
+    mm = matmul
+    bmm = named("BmmBackward0")(matmul)
+    mv = named("MvBackward0")(matmul)
 
+    @named("DotBackward0")
     def dot(self: TensorT, other) -> TensorT:
         if self.ndim != 1 or getattr(other, "ndim", 0) != 1:
             raise RuntimeError(f"dot: 1D tensors expected, but got {self.ndim}D and {getattr(other, 'ndim', 0)}D tensors")
@@ -100,6 +108,7 @@ class Shapes:
     def outer(self: TensorT, other) -> TensorT:
         return self.reshape(-1, 1) * wrap(other).reshape(1, -1)
 
+    @named("RepeatBackward0")
     def repeat(self: TensorT, *sizes) -> TensorT:
         """Tile the tensor `sizes[d]` times along each dimension (PyTorch's repeat)."""
         sizes = tuple(int(s) for s in _sizes(sizes))
@@ -111,10 +120,12 @@ class Shapes:
         tiled = tuple(x for r, n in zip(sizes, shape) for x in (r, n))
         return self.reshape(spread).expand(*tiled).reshape(tuple(r * n for r, n in zip(sizes, shape)))
 
+    @named("FlipBackward0")
     def flip(self: TensorT, *axes) -> TensorT:
         axes = dims(_sizes(axes), self.ndim, "flip") or ()
         return self[tuple(slice(None, None, -1) if d in axes else slice(None) for d in range(self.ndim))]
 
+    @named("SplitBackward0")
     def split(self: TensorT, split_size_or_sections, dim=0) -> tuple:
         d = dims(dim, self.ndim, "split")[0]
         n = self.shape[d]
@@ -134,9 +145,11 @@ class Shapes:
         n = self.shape[dims(dim, self.ndim, "chunk")[0]]
         return self.split(-(-n // chunks) if n else 1, dim)
 
+    @named("TrilBackward0")
     def tril(self: TensorT, diagonal=0) -> TensorT:
         return self.where(self._triangle(diagonal, lower=True), 0)
 
+    @named("TriuBackward0")
     def triu(self: TensorT, diagonal=0) -> TensorT:
         return self.where(self._triangle(diagonal, lower=False), 0)
 
