@@ -461,3 +461,22 @@ def test_trace_errors_inside_a_module_name_the_users_line():
 
     with pytest.raises(TraceError, match=r"numpy\(\) of a tensor inside a compiled function at .*test_compiled_models"):
         tg.compile(Bad())(tg.ones(2))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_digits_training_example_learns_and_shows_its_step(backend):
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, os.path.join(root, "examples", "train_digits.py"), "--epochs", "3",
+                        "--backend", backend], capture_output=True, text=True, check=True)
+    losses = [float(line.split()[-1]) for line in r.stdout.splitlines() if line.startswith("epoch")]
+    assert len(losses) == 3 and losses[0] > losses[1] > losses[2]
+    accuracy = float(re.search(r"test accuracy (\S+)", r.stdout).group(1))
+    assert accuracy > 0.8
+    assert "def train_step_forward(xb, yb, model_fc1_weight, model_fc1_bias, model_fc2_weight, model_fc2_bias):" \
+        in r.stdout
+    assert "# grad of: loss = F.cross_entropy(model(xb), yb)" in r.stdout and "g_model_fc1_weight" in r.stdout
+    assert "misses=1, retraces=0" in r.stdout

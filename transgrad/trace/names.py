@@ -75,16 +75,19 @@ def assigned_name(src):
 
 def name_from_source(eqns):
     """Name each value after the user variable its statement assigns (`z = y * y * 3`
-    names the second multiply `z`); values inside a statement keep their op names."""
-    last_use = {}
-    for j, e in enumerate(eqns):
-        for x in e.ins:
-            if isinstance(x, Var):
-                last_use.setdefault(id(x), []).append(j)
-    for i, e in enumerate(eqns):
-        a = assigned_name(e.src and (e.src.file, e.src.line))
-        if a is None or e.op == "guard" or e.src.grad:  # a gradient is not the value the line assigns
-            continue
-        inner = any(eqns[j].src == e.src and 0 < j - i < a[1] + 1 for j in last_use.get(id(e.out), ()))
-        if not inner:
-            e.out.hint = a[0]
+    names the second multiply `z`); values inside a statement keep their op names. A run of
+    consecutive equations from one line is one execution of it: the values that no later
+    equation of the run reads are what the line assigns."""
+    i = 0
+    while i < len(eqns):
+        src = eqns[i].src
+        j = i + 1
+        while j < len(eqns) and eqns[j].src == src:
+            j += 1
+        a = assigned_name(src and (src.file, src.line))
+        if a is not None and not src.grad:  # a gradient is not the value the line assigns
+            read = {id(x) for e in eqns[i + 1:j] for x in e.ins if isinstance(x, Var)}
+            for e in eqns[i:j]:
+                if e.op != "guard" and isinstance(e.out, Var) and id(e.out) not in read:
+                    e.out.hint = a[0]
+        i = j
