@@ -63,6 +63,9 @@ class TraceOp:
         tr = self.trace
         if k < tr.n_inputs:
             return None
+        if any(kind == "data" for kind, _, _ in tr.effects):  # its saved inputs hold the values it wrote since
+            raise RuntimeError(f"create_graph=True through a call of compiled {tr.name}, which writes into tensors "
+                               "from outside it: its saved inputs no longer hold the values it read")
         res = memo.get(id(node))
         if res is None:
             consts = [new(tr.const_values[id(v)]) for v in tr.consts]
