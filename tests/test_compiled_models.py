@@ -50,6 +50,15 @@ def same_parameters(model, tmodel, rtol=RTOL, atol=ATOL):
         close(p, tp, rtol, atol)
 
 
+def torch_step(tmodel, topt, xa, ya, set_to_none=True):
+    """One eager PyTorch training step: the oracle of a compiled one."""
+    topt.zero_grad(set_to_none=set_to_none)
+    loss = torch.nn.functional.cross_entropy(tmodel(torch.tensor(xa)), torch.tensor(ya))
+    loss.backward()
+    topt.step()
+    return loss
+
+
 OPTIMIZERS = {
     "sgd": lambda lib, ps: lib.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
     "adam": lambda lib, ps: lib.optim.Adam(ps, lr=0.01),
@@ -77,11 +86,7 @@ def test_compiled_training_step_matches_pytorch(backend, opt_name):
         xa, ya = data(i)
         loss = step(tg.tensor(xa), tg.tensor(ya))
         opt.step()
-        topt.zero_grad()
-        tloss = torch.nn.functional.cross_entropy(tmodel(torch.tensor(xa)), torch.tensor(ya))
-        tloss.backward()
-        topt.step()
-        close(loss, tloss)
+        close(loss, torch_step(tmodel, topt, xa, ya))
         for p, tp in zip(model.parameters(), tmodel.parameters()):
             close(p.grad, tp.grad)
     same_parameters(model, tmodel)
@@ -128,11 +133,7 @@ def test_compiled_model_reads_parameters_at_every_call(backend):
         loss = F.cross_entropy(cmodel(tg.tensor(xa)), tg.tensor(ya))
         loss.backward()
         opt.step()
-        topt.zero_grad()
-        tloss = torch.nn.functional.cross_entropy(tmodel(torch.tensor(xa)), torch.tensor(ya))
-        tloss.backward()
-        topt.step()
-        close(loss, tloss)
+        close(loss, torch_step(tmodel, topt, xa, ya))
     same_parameters(model, tmodel)
     with tg.no_grad():
         model[2].weight.mul_(0.5)
@@ -220,11 +221,7 @@ def test_batchnorm_running_statistics_in_a_compiled_step_match_pytorch(backend):
         xa, ya = data(i)
         loss = step(tg.tensor(xa), tg.tensor(ya))
         opt.step()
-        topt.zero_grad()
-        tloss = torch.nn.functional.cross_entropy(tmodel(torch.tensor(xa)), torch.tensor(ya))
-        tloss.backward()
-        topt.step()
-        close(loss, tloss)
+        close(loss, torch_step(tmodel, topt, xa, ya))
     bn, tbn = model[3], tmodel[3]
     close(bn.running_mean, tbn.running_mean)
     close(bn.running_var, tbn.running_var)
@@ -408,9 +405,7 @@ def test_zero_grad_keeping_the_tensors_inside_a_compiled_step():
         xa, ya = data(i)
         step(tg.tensor(xa), tg.tensor(ya))
         opt.step()
-        topt.zero_grad(set_to_none=False)
-        torch.nn.functional.cross_entropy(tmodel(torch.tensor(xa)), torch.tensor(ya)).backward()
-        topt.step()
+        torch_step(tmodel, topt, xa, ya, set_to_none=False)
     same_parameters(model, tmodel)
 
 
