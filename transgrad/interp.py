@@ -6,11 +6,17 @@ the points `last_uses` gives (NOTE [liveness]), as generated code does. Given an
 run is itself recorded by autograd: that is how `create_graph=True` makes gradients
 differentiable.
 """
+import numpy as np
+
 from .backends import numpy as numpy_backend
 from .backends.helpers import guard
 from .ir import Graph, Var
 from .ops import OPS
 from .passes import last_uses
+
+
+class _Exit(Exception):
+    """A while body's `exit` test was false (NOTE [loops])."""
 
 
 def _eager(op, ins, kw, src):
@@ -43,6 +49,15 @@ def run(graph: Graph, args, call=_eager):
                 results = results if len(callee.graph.outputs) > 1 else (results,)
             for o, r in zip(e.outs, results):
                 env[id(o)] = r
+        elif e.op == "while":  # NOTE [loops]
+            for o, r in zip(e.outs, _while(e, ins, call)):
+                env[id(o)] = r
+        elif e.op == "for_reversed":
+            for o, r in zip(e.outs, _for_reversed(e, ins, call)):
+                env[id(o)] = r
+        elif e.op == "exit":
+            if bool(ins[0]) == e.kw["stop"]:
+                raise _Exit
         elif e.op == "guard":  # NOTE [guards]
             kw = e.kw
             v = ins[0]
@@ -56,3 +71,35 @@ def run(graph: Graph, args, call=_eager):
         for v in dels.get(i, ()):
             del env[id(v)]
     return [env[id(x)] if isinstance(x, Var) else (None if x is None else x.value) for x in graph.outputs]
+
+
+def _while(e, ins, call):
+    body, k = e.kw["body"], e.kw["carried"]
+    carried, invariants = list(ins[:k]), list(ins[k:])
+    saved = [[] for _ in body.outputs[k:]]
+    n = 0
+    while True:
+        try:
+            outs = run(body, carried + invariants, call)
+        except _Exit:
+            break
+        carried = outs[:k]
+        for s, v in zip(saved, outs[k:]):
+            s.append(v)
+        n += 1
+    stacks = [_stack(s, v, call) for s, v in zip(saved, e.outs[k + 1:])]
+    return carried + [np.asarray(n, np.int64)] + stacks
+
+
+def _stack(values, var, call):
+    if not values:  # no iteration: an empty stack
+        return call(OPS["full"], [], {"shape": var.shape, "value": 0, "dtype": var.dtype}, None)
+    return call(OPS["stack"], values, {"axis": 0}, None)
+
+
+def _for_reversed(e, ins, call):
+    body, k, s = e.kw["body"], e.kw["carried"], e.kw["stacked"]
+    n, carried, stacks, invariants = int(ins[0]), list(ins[1:1 + k]), ins[1 + k:1 + k + s], list(ins[1 + k + s:])
+    for i in range(n - 1, -1, -1):
+        carried = run(body, carried + [st[i] for st in stacks] + invariants, call)
+    return carried

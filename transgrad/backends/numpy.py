@@ -58,8 +58,13 @@ def fold(a, size, kernel, stride, padding):
     return out[:, :, ph:ph + size[2], pw:pw + size[3]]
 
 
+def stacked(rows, shape, dtype):
+    """The values a loop saved, one row per iteration (NOTE [loops])."""
+    return xp.stack(rows) if rows else xp.zeros((0,) + tuple(shape), dtype)
+
+
 along, fold_at = helpers.along, helpers.fold_at  # for the unbound definitions above (generated code uses the bound ones)
-OWN = [vector_norm, mean, zeros_with, setitem, scatter_add, fold]
+OWN = [vector_norm, mean, zeros_with, setitem, scatter_add, fold, stacked]
 NAMESPACE = helpers.bind(helpers.SHARED + OWN, {"xp": xp, "GuardFailed": GuardFailed, "guard": guard})
 HELPERS = tuple(n for n in NAMESPACE if n != "xp")  # names generated code must leave to them
 EXPORT_HELPERS = [GuardFailed, guard] + helpers.SHARED + OWN

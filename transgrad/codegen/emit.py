@@ -13,7 +13,7 @@ import re
 import libcst as cst
 
 from ..index import Arr, Mask, Sl, mask_counts
-from ..ir import Graph, Src, Var
+from ..ir import LOOPS, Graph, Src, Var
 from ..ops import OPS
 from ..passes import last_uses
 from .names import Namespace
@@ -205,62 +205,199 @@ def emit(graph: Graph, name: str, spelling="numpy", reserved=(), constants=(), b
     ns = Namespace(reserved=reserved)
     name_of = {id(v): ns.create(v.hint) for v in graph.inputs}
     consts = {id(v) for v in constants}
-    params = {id(v) for v in graph.inputs}
-    outputs = {id(x) for x in graph.outputs if isinstance(x, Var)}
     bound = {} if bound is None else bound
     bound.update({name_of[id(v)]: v for v in graph.inputs if id(v) in consts})
-    dels = last_uses(graph)
-    uses = {}
-    for e in graph.eqns:
-        for x in e.ins:
-            if type(x) is Var:
-                uses[id(x)] = uses.get(id(x), 0) + 1
-    lines, prev_src, eqns, skip = [], object(), graph.eqns, False
-    for i, e in enumerate(eqns):
-        if skip:  # the guard was emitted with its comparison
-            skip = False
-            continue
-        if e.src is not None and e.src != prev_src:
-            # a line just named above is not named again (a folded statement ends with it)
-            same = prev_src is not None and type(prev_src) is Src and prev_src.parts()[-1][0] == e.src
-            if not same:
-                lines.append(_comment(e.src))
-        prev_src = e.src
-        nxt = eqns[i + 1] if i + 1 < len(eqns) else None
-        fused = (e.op not in ("guard", "call") and OPS[e.op].comparison and nxt is not None and nxt.op == "guard"
-                 and nxt.ins[0] is e.out and uses[id(e.out)] == 1 and e.out.shape == () and id(e.out) not in outputs)
-        last = i == len(eqns) - (2 if fused else 1)
-        # `del` frees what this function holds (NOTE [liveness])
-        dying = [v for v in dels.get(i, ()) + (dels.get(i + 1, ()) if fused else ())
-                 if id(v) not in params and v.shape != () and v not in e.outs and not last]
-        names = [name_of[id(x)] for x in e.ins if type(x) is Var]
-        if fused:
-            skip = True
-            names += [name_of[id(v)] for v in dying]
-            lines.append("    " + _fused_guard_shape(e, nxt, len(dying), spelling).format("", *names))
-            continue
-        if e.op == "call":
-            lines.append(_call_statement(e, name_of, ns, dying, bound))
-            continue
-        reuse = None
-        if e.op != "guard":  # `y = y * 2`: a value dying here hands its name to a result of its name
-            reuse = next((v for v in dels.get(i, ()) if v.hint == e.out.hint and id(v) not in consts
-                          and v is not e.out), None)
-            if reuse is not None:
-                dying = [v for v in dying if v is not reuse]
-                name_of[id(e.out)] = name_of[id(reuse)]
-        names += [name_of[id(v)] for v in dying]
-        if e.op != "guard" and reuse is None:
-            name_of[id(e.out)] = ns.create(e.out.hint)
-        names.insert(0, name_of.get(id(e.out), ""))
-        lines.append("    " + _statement_shape(e, len(dying), spelling).format(*names))
+    block = _Block(name_of, ns, bound, spelling)
+    lines = block.statements(graph, kept={id(v) for v in graph.inputs}, fixed=consts, indent="    ", last_del=False)
     outs = [cst.Name("None") if x is None else (cst.Name(name_of[id(x)]) if isinstance(x, Var) else literal(x.value))
             for x in graph.outputs]
+    counts = {id(e.outs[e.kw["carried"]]) for e in graph.eqns if e.op == "while"}
+    outs = [cst.Call(cst.Attribute(cst.Name("xp"), cst.Name("asarray")), [cst.Arg(o)]) if id(x) in counts else o
+            for o, x in zip(outs, graph.outputs)]  # a loop's trip count leaves as an array
     single = len(outs) == 1 and not as_tuple
     ret = cst.SimpleStatementLine([cst.Return(outs[0] if single else cst.Tuple([cst.Element(o) for o in outs]))])
     params = cst.Parameters([cst.Param(cst.Name(name_of[id(v)])) for v in graph.inputs if id(v) not in consts])
     header, tail = _MODULE.code_for_node(cst.FunctionDef(cst.Name(name), params, cst.IndentedBlock([ret]))).split("\n", 1)
     return header + "\n" + "".join(lines) + tail
+
+
+class _Block:
+    """Prints a graph's equations as statements (a function's, or a loop body's): the names
+    of one function, the globals it binds and the backend's spelling are shared."""
+
+    def __init__(self, name_of, ns, bound, spelling):
+        self.name_of, self.ns, self.bound, self.spelling = name_of, ns, bound, spelling
+
+    def statements(self, graph, kept, fixed, indent, last_del=True, src=None):
+        """Lines of `graph`'s equations. Values in `kept` are never deleted (parameters; a
+        loop body's inputs), names in `fixed` never taken over by a result (constants; a
+        body's invariants, whose names the next iteration reads)."""
+        name_of, ns = self.name_of, self.ns
+        outputs = {id(x) for x in graph.outputs if isinstance(x, Var)}
+        dels = last_uses(graph)
+        uses = {}
+        for e in graph.eqns:
+            for x in e.ins:
+                if type(x) is Var:
+                    uses[id(x)] = uses.get(id(x), 0) + 1
+        lines, prev_src, eqns, skip = [], src or object(), graph.eqns, False
+        for i, e in enumerate(eqns):
+            if skip:  # the guard was emitted with its comparison
+                skip = False
+                continue
+            if e.src is not None and e.src != prev_src:
+                # a line just named above is not named again (a folded statement ends with it)
+                same = prev_src is not None and type(prev_src) is Src and prev_src.parts()[-1][0] == e.src
+                if not same:
+                    lines.append(_indented(_comment(e.src), indent))
+            prev_src = e.src
+            nxt = eqns[i + 1] if i + 1 < len(eqns) else None
+            fused = (e.op in OPS and OPS[e.op].comparison and nxt is not None and nxt.op in ("guard", "exit")
+                     and nxt.ins[0] is e.out and uses[id(e.out)] == 1 and e.out.shape == () and id(e.out) not in outputs)
+            last = not last_del and i == len(eqns) - (2 if fused else 1)
+            # `del` frees what this function holds (NOTE [liveness])
+            dying = [v for v in dels.get(i, ()) + (dels.get(i + 1, ()) if fused else ())
+                     if id(v) not in kept and v.shape != () and v not in e.outs and not last]
+            names = [name_of[id(x)] for x in e.ins if type(x) is Var]
+            if fused:
+                skip = True
+                names += [name_of[id(v)] for v in dying]
+                text = (_fused_guard_shape(e, nxt, len(dying), self.spelling) if nxt.op == "guard"
+                        else _exit_shape(e, nxt.kw["stop"], len(dying), self.spelling))
+                lines.append(indent + text.format("", *names))
+                continue
+            if e.op == "call":
+                lines.append(_indented(_call_statement(e, name_of, ns, dying, self.bound), indent))
+                continue
+            if e.op in LOOPS:
+                lines += _loop_lines(self, e, [v for v in dels.get(i, ()) if id(v) not in kept], fixed, indent)
+                continue
+            if e.op == "exit":
+                lines.append(indent + _exit_shape(None, e.kw["stop"], len(dying), self.spelling).format(
+                    "", *names, *[name_of[id(v)] for v in dying]))
+                continue
+            reuse = None
+            if e.op != "guard":  # `y = y * 2`: a value dying here hands its name to a result of its name
+                reuse = next((v for v in dels.get(i, ()) if v.hint == e.out.hint and id(v) not in fixed
+                              and v is not e.out), None)
+                if reuse is not None:
+                    dying = [v for v in dying if v is not reuse]
+                    name_of[id(e.out)] = name_of[id(reuse)]
+            names += [name_of[id(v)] for v in dying]
+            if e.op != "guard" and reuse is None:
+                name_of[id(e.out)] = ns.create(e.out.hint)
+            names.insert(0, name_of.get(id(e.out), ""))
+            lines.append(indent + _statement_shape(e, len(dying), self.spelling).format(*names))
+        return lines
+
+
+def _indented(text, indent):
+    """Lines printed at the top level of a function (4 spaces), moved to `indent`."""
+    return "".join(indent + line[4:] if line.startswith("    ") else line for line in text.splitlines(keepends=True))
+
+
+def _exit_shape(cmp, stop, ndel, spelling):
+    """`if not lt: break` (with its comparison `cmp` inlined, when only the test reads it)."""
+    if cmp is None:
+        key = ("exit", stop, ndel)
+        test, first_del = _sentinel(1), 2
+    else:
+        argsig, args = _shape_args(cmp.ins)
+        key = ("exit", stop, spelling, cmp.op, cmp.params, argsig, ndel)
+        test, first_del = expression(cmp.op, args, cmp.kw, spelling), 1 + sum(a is None for a in argsig)
+    text = _printed.get(key)
+    if text is None:
+        test = test if stop else cst.UnaryOperation(cst.Not(), test)
+        code = _MODULE.code_for_node(cst.If(test, cst.SimpleStatementSuite([cst.Break()])))
+        if ndel:
+            code += "    " + _MODULE.code_for_node(cst.SimpleStatementLine([_del(first_del, ndel)]))
+        text = _printed[key] = _format(code)
+    return text
+
+
+def _line(node, indent):
+    """One statement built from LibCST nodes, printed at `indent`."""
+    return indent + _MODULE.code_for_node(node)
+
+
+def _assign(targets, values, indent):
+    """`a, b = c, d` (nothing where every name is already its value's)."""
+    pairs = [(t, v) for t, v in zip(targets, values) if t != v]
+    if not pairs:
+        return []
+    ts, vs = [cst.Name(t) for t, _ in pairs], [cst.Name(v) for _, v in pairs]
+    pack = (lambda xs: xs[0] if len(xs) == 1 else cst.Tuple([cst.Element(x) for x in xs], lpar=[], rpar=[]))
+    return [_line(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(pack(ts))], pack(vs))]), indent)]
+
+
+def _loop_lines(block, e, dying, fixed, indent):
+    """A `while` or `for_reversed` equation (NOTE [loops]) as a Python loop: its carried
+    values under their own names, its body's statements one level deeper."""
+    name_of, ns = block.name_of, block.ns
+    body, k = e.kw["body"], e.kw["carried"]
+    loop = e.op == "while"
+    ins = e.ins[1:] if not loop else e.ins  # for_reversed: the count comes first
+    carried_names, lines = [], []
+    for c in range(k):
+        x, bv = ins[c], body.inputs[c]
+        if type(x) is Var and x in dying and id(x) not in fixed:  # the start value dies here: its name carries on
+            name = name_of[id(x)]
+            dying = [v for v in dying if v is not x]
+        else:
+            name = ns.create(bv.hint)
+            lines += _assign([name], [name_of[id(x)]], indent)
+        name_of[id(bv)] = name
+        carried_names.append(name)
+    invariant_at = len(body.inputs) - (len(ins) - k - (e.kw.get("stacked", 0)))
+    for bv, x in zip(body.inputs[invariant_at:], ins[k + e.kw.get("stacked", 0):]):
+        name_of[id(bv)] = name_of[id(x)]
+    inner = indent + "    "
+    body_lines = []
+    if loop:
+        count = ns.create("trips")
+        stacks = [ns.create(o.hint) for o in e.outs[k + 1:]]
+        lines += [_line(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(n))], v)]), indent)
+                  for n, v in [(count, cst.Integer("0"))] + [(s, cst.List([])) for s in stacks]]
+        head = cst.While(cst.Name("True"), cst.IndentedBlock([cst.SimpleStatementLine([cst.Pass()])]))
+    else:
+        count = name_of[id(e.ins[0])]
+        step = ns.create("i")
+        rng = cst.Call(cst.Name("reversed"), [cst.Arg(cst.Call(cst.Name("range"), [cst.Arg(cst.Name(count))]))])
+        head = cst.For(cst.Name(step), rng, cst.IndentedBlock([cst.SimpleStatementLine([cst.Pass()])]))
+        s = e.kw["stacked"]
+        for bv, st in zip(body.inputs[k:k + s], ins[k:k + s]):  # this iteration's row of each stack
+            name_of[id(bv)] = ns.create(bv.hint)
+            row = cst.Subscript(cst.Name(name_of[id(st)]), [cst.SubscriptElement(cst.Index(cst.Name(step)))])
+            body_lines.append(_line(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name_of[id(bv)]))],
+                                                                        row)]), inner))
+    kept = {id(v) for v in body.inputs}
+    body_fixed = {id(v) for v in body.inputs[invariant_at:]} | fixed
+    body_lines += block.statements(body, kept, body_fixed, inner, src=e.src)
+    if loop:
+        for st, v in zip(stacks, body.outputs[k:]):
+            append = cst.Call(cst.Attribute(cst.Name(st), cst.Name("append")), [cst.Arg(cst.Name(name_of[id(v)]))])
+            body_lines.append(_line(cst.SimpleStatementLine([cst.Expr(append)]), inner))
+    body_lines += _assign(carried_names, [name_of[id(v)] for v in body.outputs[:k]], inner)
+    if loop:
+        body_lines.append(_line(cst.SimpleStatementLine([cst.AugAssign(cst.Name(count), cst.AddAssign(), cst.Integer("1"))]),
+                                inner))
+    lines.append(indent + _MODULE.code_for_node(head).split("\n", 1)[0] + "\n")
+    lines += body_lines
+    for c, o in enumerate(e.outs[:k]):
+        name_of[id(o)] = carried_names[c]
+    if loop:
+        name_of[id(e.outs[k])] = count
+        for st, o in zip(stacks, e.outs[k + 1:]):
+            name_of[id(o)] = st
+            call = cst.Call(cst.Name("stacked"), [cst.Arg(cst.Name(st)), cst.Arg(literal(o.shape[1:])),
+                                                  cst.Arg(literal(str(o.dtype)))])
+            lines.append(_line(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(st))], call)]), indent))
+    dying = [v for v in dying if v.shape != () and id(v) not in fixed]
+    if dying:
+        names = [cst.Name(name_of[id(v)]) for v in dying]
+        lines.append(_line(cst.SimpleStatementLine([cst.Del(names[0] if len(names) == 1 else cst.Tuple(
+            [cst.Element(n) for n in names], lpar=[], rpar=[]))]), indent))
+    return lines
 
 
 def impl_source(op, spelling="numpy") -> str:

@@ -1,4 +1,5 @@
 """Graph -> Graph passes, each small and independent, composed in `optimize`."""
+from ..ir import LOOPS
 from .cse import cse
 from .dce import dce
 from .liveness import last_uses
@@ -13,7 +14,17 @@ def optimize(graph):
     >>> optimize(Graph((), (), ())).eqns
     ()
     """
-    return dce(cse(simplify(dce(graph))))
+    graph = dce(cse(simplify(dce(graph))))
+    if not any(e.op in LOOPS for e in graph.eqns):
+        return graph
+    eqns = []
+    for e in graph.eqns:  # a loop's body too, its inputs and outputs as they are (NOTE [loops])
+        if e.op in LOOPS:
+            body = e.kw["body"]
+            e = e._replace(params=tuple((k, optimize(body).replace(inputs=body.inputs) if k == "body" else v)
+                                        for k, v in e.params))
+        eqns.append(e)
+    return graph.replace(eqns=tuple(eqns))
 
 
 __all__ = ["cse", "dce", "last_uses", "optimize", "simplify"]

@@ -9,7 +9,7 @@ def dce(g: Graph) -> Graph:
     live = {id(x) for x in g.outputs if isinstance(x, Var)}
     kept = []
     for e in reversed(g.eqns):
-        if e.op == "guard" or any(id(o) in live for o in e.outs):  # NOTE [guards]: a guard is kept for its check
+        if e.op in ("guard", "exit") or any(id(o) in live for o in e.outs):  # NOTE [guards]: kept for its check
             kept.append(e)
             live.update(id(x) for x in e.ins if isinstance(x, Var))
     inputs = tuple(v for v in g.inputs if id(v) in live)

@@ -73,14 +73,17 @@ class Tracer:
 
     def record_call(self, callee, args, outs):
         """`outs = callee(*args)`: a call of a generated function (NOTE [shown is run])."""
-        ins = tuple(self.var(a) for a in args)
+        self.record_many("call", args, (("fn", callee),), outs, [v.hint for v in callee.graph.outputs])
+
+    def record_many(self, op, args, params, outs, hints):
+        """An equation with several results (a call, a loop): `outs` are their tensors."""
+        ins = tuple(self.var(a) if isinstance(a, T.Tensor) else Lit(a) for a in args)
         out_vars = []
-        for t, v in zip(outs, callee.graph.outputs):
-            out_vars.append(Var(t.shape, t.dtype, v.hint))
+        for t, hint in zip(outs, hints):
+            out_vars.append(Var(t.shape, t.dtype, hint))
             self.vars[id(t)] = out_vars[-1]
             self.keep.append(t)
-        src = self.src
-        self.eqns.append(Eqn("call", ins, (("fn", callee),), tuple(out_vars), src or None))
+        self.eqns.append(Eqn(op, ins, params, tuple(out_vars), self.src or None))
 
     def alias(self, new, old):
         v = self.vars.get(id(old))
@@ -161,6 +164,7 @@ class ForwardTracer(Outside, Tracer):
         self.consts = []  # (Var, array)
         self.guards = []
         self.node_out = {}  # id(autograd Node) -> Var of its output
+        self.flows = {}  # id(out Var) -> per input, whether autograd sends it a gradient (NOTE [loops])
 
     def arg(self, data, requires_grad, hint, frozen=False):
         """The placeholder of a leaf argument; `frozen`: it came as an array, not a tensor."""
@@ -202,6 +206,7 @@ class ForwardTracer(Outside, Tracer):
         super().record(op, args, params, out)
         if out.grad_fn is not None:
             self.node_out[id(out.grad_fn)] = self.eqns[-1].out
+            self.flows[id(self.eqns[-1].out)] = tuple(e is not None for e in out.grad_fn.edges)
         if len(self.eqns) > MAX_TRACE_LENGTH:
             s = user_src()
             raise TraceError(

@@ -1,0 +1,172 @@
+"""Reverse mode over IR: the VJP of a Graph is a Graph (NOTE [rules trace], NOTE [loops]).
+
+The rules of the op table are replayed backwards over a graph's equations, on tracing
+tensors that stand for the forward values they read. A `while` equation's VJP is a
+`for_reversed` equation whose body is the VJP of the while's body, run once per iteration
+in reverse on the values each iteration saved: the forward loop stacks them (`Stacks`).
+Gradients flow where the run's autograd sent them (`flows`): a `.detach()`, a `no_grad`
+block or an integer input stops them here exactly as it did on the tape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Eqn, Graph, Src, Var
+from ..ops import OPS
+from ..passes import dce
+from ..tensor import apply, new
+from ..trace import Tracer, tracing
+
+
+class Stacks:
+    """The body values each forward `while` must save per iteration for the backward."""
+
+    def __init__(self):
+        self.wanted = {}  # id(body Graph) -> {id(body Var): (body Var, stack Var)}
+
+    def of(self, body, v):
+        """The stack of body value `v` over the iterations (a Var of the forward graph)."""
+        table = self.wanted.setdefault(id(body), {})
+        if id(v) not in table:
+            table[id(v)] = (v, Var((0,) + v.shape, v.dtype, v.hint + "_saved"))
+        return table[id(v)][1]
+
+    def save(self, g: Graph) -> Graph:
+        """`g` whose while equations output the stacks asked for."""
+        eqns = []
+        for e in g.eqns:
+            table = self.wanted.get(id(e.kw["body"])) if e.op == "while" else None
+            if table:
+                body = e.kw["body"]
+                body = body.replace(outputs=body.outputs + tuple(v for v, _ in table.values()))
+                e = Eqn("while", e.ins, (("body", body), ("carried", e.kw["carried"])),
+                        e.outs + tuple(s for _, s in table.values()), e.src)
+                self.wanted[id(body)] = table
+            eqns.append(e)
+        return g.replace(eqns=tuple(eqns))
+
+
+def vjp(graph: Graph, wrt, seeds, flows, stacks=None):
+    """The backward of `graph`: Graph((cotangents of outputs `seeds`) + (forward values it
+    reads), (eqns), (cotangent of each input in `wrt`, None where none flows)).
+
+    `flows` maps id(out Var) of an equation to the inputs its gradient flows to (equations
+    absent from it are not differentiated). Loops need `stacks`.
+    """
+    tr = Tracer(src=False)
+    placeholders, forward_of = {}, {}  # id(forward Var) -> tensor; id(placeholder Var) -> forward Var
+
+    def value(v):
+        t = placeholders.get(id(v))
+        if t is None:
+            t = placeholders[id(v)] = tr.placeholder(np.zeros(v.shape, v.dtype), v.hint)
+            forward_of[id(tr.vars[id(t)])] = v
+        return t
+
+    cot = {}
+    with tracing(tr), np.errstate(all="ignore"):  # rules run on zeros: only what they record matters
+        seed_vars = []
+        for k in seeds:
+            o = graph.outputs[k]
+            t = tr.placeholder(np.zeros(o.shape, o.dtype), "g_" + o.hint)
+            seed_vars.append(tr.vars[id(t)])
+            cot.setdefault(id(o), []).append(t)
+        for e in reversed(graph.eqns):
+            if e.op == "while":
+                _while_vjp(tr, e, cot, value, flows, stacks)
+                continue
+            flow = flows.get(id(e.out)) if type(e.out) is Var else None
+            gs = cot.pop(id(e.out), None) if flow is not None else None
+            if not gs or not any(flow):
+                continue
+            row = OPS[e.op]
+            tr.src = Src(e.src.file, e.src.line, grad=True) if e.src else False
+            g = _sum(gs)
+            kw = e.kw
+            kw.pop("into", None)
+            args = [value(x) if type(x) is Var else x.value for x in e.ins]
+            grads = row.vjp(g, value(e.out) if row.uses_out else None, *args, **kw)
+            for x, gi, f in zip(e.ins, grads, flow):
+                if f and gi is not None and type(x) is Var:
+                    cot.setdefault(id(x), []).append(gi)
+        outs = [_sum(cot[id(graph.inputs[i])]) if cot.get(id(graph.inputs[i])) else None for i in wrt]
+    out_vars = tuple(None if t is None else tr.vars[id(t)] for t in outs)
+    g = dce(Graph(tuple(tr.inputs), tuple(tr.eqns), out_vars))
+    residual_ph = [v for v in g.inputs if id(v) in forward_of]
+    sub = {id(v): forward_of[id(v)] for v in residual_ph}
+    eqns = tuple(e._replace(ins=tuple(sub.get(id(x), x) if type(x) is Var else x for x in e.ins)) for e in g.eqns)
+    outputs = tuple(sub.get(id(x), x) if type(x) is Var else x for x in g.outputs)
+    for i, v in zip(wrt, outputs):
+        if v is not None and id(v) not in {id(s) for s in seed_vars} and id(v) not in sub:
+            v.hint = "g_" + graph.inputs[i].hint
+    return Graph(tuple(seed_vars) + tuple(sub[id(v)] for v in residual_ph), eqns, outputs, name=graph.name + "_backward")
+
+
+def _sum(gs):
+    g = gs[0]
+    for x in gs[1:]:
+        g = g + x
+    return g
+
+
+def _zeros(v):
+    return apply(OPS["full"], shape=v.shape, value=0.0, dtype=v.dtype)
+
+
+def _while_vjp(tr, e, cot, value, flows, stacks):
+    """A while's VJP: a `for_reversed` over the iterations, each the VJP of the body."""
+    body, k = e.kw["body"], e.kw["carried"]
+    seeded = [c for c in range(k) if body.outputs[c].dtype.kind == "f"]
+    finals = {c: cot.pop(id(e.outs[c]), None) for c in seeded}
+    if not any(finals.values()):
+        return
+    step = body.replace(eqns=tuple(q for q in body.eqns if q.op != "exit"))
+    wrt = [i for i, v in enumerate(body.inputs) if v.dtype.kind == "f"]
+    back = vjp(step, wrt, seeded, flows)
+    grads = dict(zip(wrt, back.outputs))
+    residuals = back.inputs[len(seeded):]
+    invariant_at = {id(v): k + j for j, v in enumerate(body.inputs[k:])}
+    # the reverse loop's carried values: the cotangent of each state, then each invariant's sum
+    sums = [i for i in wrt if i >= k and grads[i] is not None]
+    g_in = [Var(body.outputs[c].shape, body.outputs[c].dtype, "g_" + body.outputs[c].hint) for c in seeded]
+    acc_in = [Var(body.inputs[i].shape, body.inputs[i].dtype, "g_" + body.inputs[i].hint) for i in sums]
+    stacked = [v for v in residuals if id(v) not in invariant_at]
+    rows = [Var(v.shape, v.dtype, v.hint) for v in stacked]
+    fixed = [v for v in residuals if id(v) in invariant_at]
+    fixed_in = [Var(v.shape, v.dtype, v.hint) for v in fixed]
+    sub = {id(s): g for s, g in zip(back.inputs[:len(seeded)], g_in)}
+    sub.update({id(v): r for v, r in zip(stacked, rows)})
+    sub.update({id(v): f for v, f in zip(fixed, fixed_in)})
+    eqns = [q._replace(ins=tuple(sub.get(id(x), x) if type(x) is Var else x for x in q.ins)) for q in back.eqns]
+    new_g = []
+    for c, gv in zip(seeded, g_in):
+        out = grads.get(c)
+        out = sub.get(id(out), out) if out is not None else None
+        if out is None:  # the next state does not depend on this one: no cotangent flows back
+            out = Var(gv.shape, gv.dtype, gv.hint)
+            eqns.append(Eqn("full", (), (("shape", gv.shape), ("value", 0.0), ("dtype", gv.dtype)), out))
+        new_g.append(out)
+    new_acc = []
+    for i, a in zip(sums, acc_in):
+        total = Var(a.shape, a.dtype, a.hint)
+        eqns.append(Eqn("add", (a, sub.get(id(grads[i]), grads[i])), (), total, e.src and Src(e.src.file, e.src.line, True)))
+        new_acc.append(total)
+    rbody = Graph(tuple(g_in + acc_in + rows + fixed_in), tuple(eqns), tuple(new_g + new_acc), name="body_backward")
+    tr.src = Src(e.src.file, e.src.line, grad=True) if e.src else False
+    count = value(e.outs[k])
+    starts = [_sum(finals[c]) if finals[c] else _zeros(body.outputs[c]) for c in seeded]
+    starts += [_zeros(body.inputs[i]) for i in sums]
+    for t, v in zip(starts, g_in + acc_in):
+        tr.vars[id(t)].hint = v.hint
+    stack_args = [value(stacks.of(body, v)) for v in stacked]
+    fixed_args = [value(e.ins[invariant_at[id(v)]]) for v in fixed]
+    outs = [new(np.zeros(v.shape, v.dtype)) for v in new_g + new_acc]
+    tr.record_many("for_reversed", [count] + starts + stack_args + fixed_args,
+                   (("body", rbody), ("carried", len(starts)), ("stacked", len(stack_args))), outs,
+                   [v.hint for v in g_in + acc_in])
+    for c, t in zip(seeded, outs):
+        x = e.ins[c]
+        if type(x) is Var and x.dtype.kind == "f":
+            cot.setdefault(id(x), []).append(t)
+    for i, t in zip(sums, outs[len(seeded):]):
+        cot.setdefault(id(e.ins[i]), []).append(t)

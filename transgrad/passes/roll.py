@@ -1,0 +1,169 @@
+"""Loops found in a trace: repeated iterations of a `while` become one `while` equation.
+
+NOTE [loops]: a traced run is straight-line code, so a data-dependent loop would cost a new
+trace (and a new XLA compilation) for every trip count. But the trace shows the loop: its
+test is a guard of one source line deciding True, True, ..., False, and between two of its
+decisions lie the same operations each time, each iteration reading the previous one's
+results at the same places plus values from before the loop. Such a run is rewritten as
+prefix, `while` equation, suffix (the equation is documented in ir.py): its body is one
+iteration, its carried values what an iteration hands the next, its exit the loop's test.
+The program then holds for every trip count, and the loop's guards are gone: the loop
+itself decides. The backward is a `for_reversed` equation made by the VJP of the body
+(engine/vjp.py), reading the values each iteration saved.
+
+When only the first iteration differs, in where gradients flow (it reads a tensor that needs
+no gradient, the next ones its result), it is peeled: it stays before the loop, and the
+program holds for every count from one up.
+
+A loop stays unrolled (and this trace keeps its guards) when it ran fewer than two times,
+when iterations differ (another path inside the body, a different shape), when an iteration
+reads values older than the previous iteration's, when code after the loop reads values of
+an iteration other than the last, or when the body holds other decisions, calls or hooks.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Eqn, Graph, Var
+
+MIN_TRIPS = 2  # what an iteration hands the next is seen only from two iterations on
+
+
+def roll(g: Graph, differentiable=None) -> Graph:
+    """`g` with each loop that rolls (NOTE [loops]) as a `while` equation. `differentiable`
+    maps id(out Var) of an equation to the flags of the inputs its gradient flows to: two
+    iterations roll only when these agree too."""
+    differentiable = differentiable or {}
+    eqns = list(g.eqns)
+    for src in _loop_sources(eqns):
+        found = _find(eqns, src, g, differentiable)
+        if found is not None:
+            eqns = found
+    return g if len(eqns) == len(g.eqns) and all(a is b for a, b in zip(eqns, g.eqns)) else g.replace(eqns=tuple(eqns))
+
+
+def _loop_sources(eqns):
+    """Source lines whose guards decide one way at least MIN_TRIPS times, then the other
+    (`while test:` True, ..., False; `if test: break` False, ..., True)."""
+    seq = {}
+    for e in eqns:
+        if e.op == "guard" and e.src is not None and isinstance(e.kw["expected"], bool):
+            seq.setdefault(e.src, []).append(e.kw["expected"])
+    return [s for s, d in seq.items() if len(d) > MIN_TRIPS and all(x == d[0] for x in d[:-1]) and d[-1] != d[0]]
+
+
+def _shape_of(e, differentiable):
+    """What two iterations' equations must share: op, params, literals, types, source line."""
+    ins = tuple((x.shape, str(x.dtype)) if isinstance(x, Var) else ("lit", type(x.value), x.value) for x in e.ins)
+    params = e.params if e.op != "guard" else tuple(p for p in e.params if p[0] != "index")
+    outs = tuple((o.shape, str(o.dtype)) for o in e.outs)
+    return e.op, params, ins, outs, e.src, differentiable.get(id(e.out)) if isinstance(e.out, Var) else None
+
+
+def _find(eqns, src, g, differentiable):
+    """The equations with the loop of guard line `src` rolled, or None."""
+    pos = [i for i, e in enumerate(eqns) if e.op == "guard" and e.src == src]
+    n = len(pos) - 1  # iterations: the last decision is the False one
+    period = pos[1] - pos[0]
+    if any(b - a != period for a, b in zip(pos, pos[1:])):
+        return None
+    # the loop's test: the operations of the guard's line right before it
+    c = 0
+    while c < period - 1 and pos[1] - c - 1 >= 0 and eqns[pos[1] - c - 1].src == src:
+        c += 1
+    # The first iteration may differ from the rest in where gradients flow (it reads a value
+    # that needs none, later ones read its result): it stays before the loop, peeled.
+    for peel in range(min(2, n - MIN_TRIPS + 1)):
+        for cond in (c, 0):  # the test at the top of the body; else the test computed at the end of the last one
+            start = pos[peel] - cond
+            if start < 0:
+                continue
+            rolled = _roll_at(eqns, start, period, n - peel, cond, g, differentiable)
+            if rolled is not None:
+                return rolled
+    return None
+
+
+def _roll_at(eqns, start, period, n, cond, g, differentiable):
+    iters = [eqns[start + k * period:start + (k + 1) * period] for k in range(n)]
+    last = eqns[start + n * period:start + n * period + cond + 1]  # the final test, then its guard
+    if len(last) != cond + 1 or last[-1].op != "guard" or last[-1].kw["expected"] == iters[0][cond].kw["expected"]:
+        return None
+    shapes = [_shape_of(e, differentiable) for e in iters[0]]
+    if any([_shape_of(e, differentiable) for e in it] != shapes for it in iters[1:]):
+        return None
+    if [_shape_of(e, differentiable) for e in last[:-1]] != shapes[:cond]:
+        return None
+    if any(e.op in ("call", "hook", "while", "for_reversed", "exit") or (e.op == "guard" and j != cond)
+           for j, e in enumerate(iters[0])):
+        return None
+    where = {id(v): -1 for v in g.inputs}  # id(Var) -> the iteration that made it (-1: before the loop)
+    for e in eqns[:start]:
+        for o in e.outs:
+            where[id(o)] = -1
+    position = {}
+    for k, it in enumerate(iters + [last]):
+        for j, e in enumerate(it):
+            for o in e.outs:
+                where[id(o)], position[id(o)] = k, j
+    reads = {}  # (j, s) -> ("carried", position of the new value) | ("invariant", Var); local reads are absent
+    for j in range(period):
+        for s, x0 in enumerate(iters[0][j].ins):
+            if not isinstance(x0, Var):
+                continue
+            kinds = set()
+            for k, it in enumerate(iters + [last]):
+                if j < len(it):
+                    x = it[j].ins[s]
+                    w = where.get(id(x), -1)
+                    kinds.add(("local", position[id(x)]) if w == k else ("carried", position[id(x)]) if w == k - 1 >= 0
+                              else ("outside", id(x)) if w == -1 else ("older", None))
+            if len(kinds) == 1:
+                kind, p = next(iter(kinds))
+                if kind == "older":
+                    return None
+                if kind == "outside":
+                    reads[(j, s)] = ("invariant", x0)
+                continue
+            carried = [p for kind, p in kinds if kind == "carried"]
+            if len(kinds) != 2 or len(carried) != 1 or where.get(id(x0), -1) != -1:
+                return None  # read from another iteration, or at another place
+            reads[(j, s)] = ("carried", carried[0], x0)
+    inits = {}
+    for r in reads.values():
+        if r[0] == "carried" and inits.setdefault(r[1], r[2]) is not r[2]:
+            return None  # one value carried from two starting values
+    # after the loop: only the last iteration's carried values (and values from before the loop)
+    end = start + n * period + cond + 1
+    final = {id(iters[-1][p].out) for p in inits}
+    later = [x for e in eqns[end:] for x in e.ins] + list(g.outputs)
+    if any(isinstance(x, Var) and where.get(id(x), -1) >= 0 and id(x) not in final for x in later):
+        return None
+    return eqns[:start] + [_while_eqn(iters, cond, reads, inits)] + eqns[end:]
+
+
+def _while_eqn(iters, cond, reads, inits):
+    """One iteration as the body of a `while` equation (the first iteration's Vars)."""
+    first, last = iters[0], iters[-1]
+    slots = sorted(inits)
+    carried_in = {p: Var(inits[p].shape, inits[p].dtype, inits[p].hint) for p in slots}
+    invariant_in = {}
+    for r in reads.values():
+        if r[0] == "invariant" and id(r[1]) not in invariant_in:
+            invariant_in[id(r[1])] = (r[1], Var(r[1].shape, r[1].dtype, r[1].hint))
+    eqns = []
+    for j, e in enumerate(first):
+        ins = list(e.ins)
+        for s in range(len(ins)):
+            r = reads.get((j, s))
+            if r is not None:
+                ins[s] = carried_in[r[1]] if r[0] == "carried" else invariant_in[id(r[1])][1]
+        if j == cond:  # the loop's test: the other decision ends it
+            eqns.append(Eqn("exit", tuple(ins), (("stop", not e.kw["expected"]),), (), e.src))
+        else:
+            eqns.append(e._replace(ins=tuple(ins)))
+    inputs = tuple(carried_in[p] for p in slots) + tuple(v for _, v in invariant_in.values())
+    body = Graph(inputs, tuple(eqns), tuple(first[p].out for p in slots), name="body")
+    outs = tuple(last[p].out for p in slots) + (Var((), np.dtype("int64"), "trips"),)
+    ins = tuple(inits[p] for p in slots) + tuple(x for x, _ in invariant_in.values())
+    return Eqn("while", ins, (("body", body), ("carried", len(slots))), outs, first[cond].src)
