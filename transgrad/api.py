@@ -9,14 +9,16 @@ from .compiled import CompiledFunction, GradFunction
 
 
 def compile(fn: Optional[Callable] = None, *, backend: str = "numpy", cache_size: int = 16,
-            device=None) -> CompiledFunction:
+            device=None, loops: str = "roll") -> CompiledFunction:
     """Compile `fn` per control-flow path into generated Python (NumPy) or XLA (JAX) code.
 
     The first call with a new signature (shapes, dtypes, requires_grad flags, values of
     non-tensor arguments) traces `fn`; Python decisions on tensor values become guards
     that later calls re-check. Results support `.backward()`. With `backend="jax"` each
     trace is one `jax.jit` program (`device=` places it) whose guards are checked on the
-    host after the call.
+    host after the call. A loop whose iterations repeat the same operations becomes a loop
+    of the generated code, one program for every trip count (`loops="unroll"` keeps one
+    straight-line trace per trip count; the NumPy backend rolls loops today).
 
     >>> import transgrad as tg
     >>> @tg.compile
@@ -33,10 +35,10 @@ def compile(fn: Optional[Callable] = None, *, backend: str = "numpy", cache_size
     CacheInfo(hits=0, misses=1, retraces=0, size=1)
     """
     if fn is None:
-        return functools.partial(compile, backend=backend, cache_size=cache_size, device=device)
+        return functools.partial(compile, backend=backend, cache_size=cache_size, device=device, loops=loops)
     if isinstance(fn, CompiledFunction):
         return fn
-    return CompiledFunction(fn, backend=backend, cache_size=cache_size, device=device)
+    return CompiledFunction(fn, backend=backend, cache_size=cache_size, device=device, loops=loops)
 
 
 def grad(f: Callable, argnums: Union[int, Sequence[int]] = 0, *, backend: Optional[str] = None) -> GradFunction:

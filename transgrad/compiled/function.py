@@ -69,13 +69,13 @@ _SHARED = weakref.WeakKeyDictionary()  # code object -> {(backend, device, cache
 _SHARED_LOCK = threading.Lock()
 
 
-def _shared(fn, backend, device, cache_size):
+def _shared(fn, backend, device, cache_size, loops):
     code = getattr(getattr(fn, "__func__", fn), "__code__", None)
     if code is None:  # another kind of callable: a cache of its own
         return _Shared()
     with _SHARED_LOCK:
         per_code = _SHARED.setdefault(code, {})
-        return per_code.setdefault((backend.name, device, cache_size), _Shared())
+        return per_code.setdefault((backend.name, device, cache_size, loops), _Shared())
 
 
 def _signature_meta(shared, fn):
@@ -92,7 +92,7 @@ def _signature_meta(shared, fn):
 class CompiledFunction:
     """A function compiled per control-flow path; see `tg.compile`."""
 
-    def __init__(self, fn, backend="numpy", cache_size=16, device=None):
+    def __init__(self, fn, backend="numpy", cache_size=16, device=None, loops="roll"):
         if inspect.isroutine(fn):
             functools.update_wrapper(self, fn)
         else:  # a callable object (a Module): its attributes stay its own
@@ -104,7 +104,10 @@ class CompiledFunction:
             dispatch.register_with_jax()
         self.device = device
         self.cache_size = cache_size
-        self._shared = _shared(fn, self.backend, device, cache_size)
+        if loops not in ("roll", "unroll"):
+            raise ValueError(f"compile: loops={loops!r}; use 'roll' (one program for every trip count) or 'unroll'")
+        self.loops = loops
+        self._shared = _shared(fn, self.backend, device, cache_size, loops)
         self._traces = self._shared.traces
         self._lock = self._shared.lock
         self._name, self._positional, self._varargs = self._shared.meta or _signature_meta(self._shared, fn)
@@ -350,7 +353,8 @@ class CompiledFunction:
         tree = flatten_out(result, outs)
         name_from_source(tracer.eqns)
         captures, env = _sources(self.fn, tracer.captured, self.__name__)
-        return Trace(self._name, key, leaves, tracer, traced, outs, tree, captures, env, self.backend, self.device)
+        return Trace(self._name, key, leaves, tracer, traced, outs, tree, captures, env, self.backend, self.device,
+                     self.loops)
 
 
 def _sources(fn, captured, name):

@@ -15,10 +15,13 @@ from .._state import show_code, using
 from ..engine import call, run_tensors
 from ..engine.graph import walk
 from ..engine.replay import backward_graph, check_saved, saved_checks
+from ..engine.vjp import Stacks, vjp
 from ..ir import Callee, Eqn, Graph, Var
+from ..ops import OPS
 from ..passes import dce, optimize
+from ..passes.roll import roll
 from ..tensor import new
-from ..tensor.records import Node, edge, node_type
+from ..tensor.records import AccumulateGrad, Node, Overwritten, edge, node_type
 from .effects import describe
 
 MAX_REDECISIONS = 16  # NOTE [decisions]: traces of one call whose guards the program decided otherwise
@@ -78,7 +81,8 @@ class TraceOp:
 class Trace:
     """One cached path: its signature, guards, generated code and counters."""
 
-    def __init__(self, name, signature, leaves, tracer, traced, outs, tree, captures, env, backend, device):
+    def __init__(self, name, signature, leaves, tracer, traced, outs, tree, captures, env, backend, device,
+                 loops="roll"):
         self.name, self.signature = name, signature
         self.backend, self.device = backend, device
         self.arg_names = [leaf[0] for leaf in leaves]
@@ -114,13 +118,32 @@ class Trace:
         self.freed = [k for k, t in enumerate(outs) if t.grad_fn is not None and t.grad_fn.saved is None]
         # one backward graph per output that depends on a differentiable input
         targets = [edge(inputs[i]) for i in self.diff_inputs]
-        self.raw_backward = {k: _backward_of(tracer, t, targets, f"{name}_backward")
-                             for k, t in enumerate(outs)
-                             if t._requires_grad and t.dtype.kind == "f" and targets and k not in self.freed}
+        wanted = [k for k, t in enumerate(outs)
+                  if t._requires_grad and t.dtype.kind == "f" and targets and k not in self.freed]
+        self.loops = self._roll(tracer, outs, wanted) if loops == "roll" and backend.name == "numpy" else ()
+        if not self.loops:
+            self.raw_backward = {k: _backward_of(tracer, outs[k], targets, f"{name}_backward") for k in wanted}
         self.fn = None  # the forward program, generated on first use (tg.grad needs only a joint one)
         self.joint = {}  # (argnums, with value) -> (fn, source, graph)
         # per differentiable output k: (Callee of its backward, which diff inputs it returns)
         self.backward_programs, self.residuals, self.ops = {}, {}, {}
+
+    def _roll(self, tracer, outs, wanted):
+        """Loops found in the trace become loops of its programs (NOTE [loops]): the forward
+        rolled, each backward the VJP of the rolled forward. The sources of the rolled
+        loops; () when none rolls, or when the tape's gradient is not its equations' (a
+        custom Function, a hook, a saved value written in place)."""
+        g = Graph(tuple(self.fwd_inputs + self.consts), tuple(self.fwd_eqns), tuple(self.out_vars + self.effect_vars),
+                  name=self.name)
+        rolled = roll(g, tracer.flows)
+        loops = tuple(e.src for e in rolled.eqns if e.op == "while")
+        if not loops or not _plain_tape(outs):
+            return ()
+        stacks = Stacks()
+        self.raw_backward = {k: vjp(rolled, self.diff_inputs, [k], tracer.flows, stacks).replace(
+            name=f"{self.name}_backward") for k in wanted}
+        self.fwd_eqns = list(stacks.save(rolled).eqns)
+        return loops
 
     # ---- programs ----
     def forward(self):
@@ -238,7 +261,9 @@ class Trace:
 
     def describe_guards(self):
         """Guards in user terms, consecutive checks of one line grouped (a loop's test)."""
-        out, i, gs = [], 0, self.guards
+        out = [f"loop {s.text and '`' + s.text + '` ' or ''}at line {s.line}: rolled (one program for every trip "
+               "count)" for s in self.loops]
+        i, gs = 0, [g for g in self.guards if g.src not in self.loops]
         while i < len(gs):
             j = i
             while j + 1 < len(gs) and gs[j + 1].src == gs[i].src:
@@ -252,6 +277,29 @@ class Trace:
             out.append(f"guard {gs[i].describe()}: {what}; held {held} times")
             i = j + 1
         return out
+
+
+def _plain_tape(outs):
+    """Is every node behind `outs` an op-table row without hooks, whose saved values are
+    intact? Then the trace's equations tell its gradient (NOTE [loops])."""
+    stack, seen = [t.grad_fn for t in outs if t.grad_fn is not None], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if type(n) is AccumulateGrad:
+            if n.variable._hooks:
+                return False
+            continue
+        if OPS.get(n.op.name) is not n.op or n._hooks or n.saved is None or type(n.out_data) is Overwritten:
+            return False
+        for a in n.saved:
+            vc = getattr(a, "_version_cell", None)
+            if vc is not None and vc.clock > n.seq:
+                return False
+        stack.extend(e for e in n.edges if e is not None)
+    return True
 
 
 def _keep_inputs(graph, inputs):

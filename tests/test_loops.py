@@ -1,0 +1,224 @@
+"""Loops stay loops (NOTE [loops]): a data-dependent loop is rolled into one program for every
+trip count, its backward a reversed loop. Rolled against unrolled against eager against
+float64 central differences, over inputs that loop different numbers of times."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import transgrad as tg
+from transgrad.testing import check_grads
+
+rng = np.random.default_rng(0)
+W4 = (rng.standard_normal((4, 4)) * 0.5).astype(np.float32)
+U4 = (rng.standard_normal((4, 4)) * 0.5).astype(np.float32)
+W_GROW = np.eye(4, dtype=np.float32) * 1.5 + W4 * 0.3  # every eigenvalue past 1: loops under it end
+W_GLOBAL = tg.tensor(W_GROW, requires_grad=True)
+
+
+def recurrence(h, W, U, x):
+    while h.norm() < 20:
+        h = (h @ W + x @ U).tanh() * 1.5 + h
+    return (h * h).sum()
+
+
+def two_states(h, c, W):
+    while c.abs().sum() < 30:
+        h, c = (c @ W).tanh() + h * 0.5, c * 1.1 + h
+    return h.sum() + (c * c).mean()
+
+
+def until_break(h, W):
+    while True:
+        h = (h @ W).sin() + h * 1.2
+        if h.abs().max() > 8:
+            break
+    return h.sum()
+
+
+def newton_sqrt(a):
+    x = a * 0 + 1
+    while ((x * x - a).abs() > 1e-4).any():
+        x = x - (x * x - a) / (2 * x)
+    return x.sum()
+
+
+def global_weights(h):
+    while h.norm() < 10:
+        h = h @ W_GLOBAL + 0.5
+    return h.sum()
+
+
+def cases():
+    """(function, argument lists at several scales: each loops a different number of times)."""
+    h = rng.standard_normal(4).astype(np.float32)
+    x = rng.standard_normal(4).astype(np.float32)
+    return [
+        (recurrence, [[h * s, W4, U4, x] for s in (0.1, 1.0, 4.0)]),
+        (two_states, [[h, h * s, W4] for s in (0.5, 2.0, 5.0)]),
+        (until_break, [[h * s, W4] for s in (0.2, 1.0, 3.0)]),
+        (newton_sqrt, [[np.abs(h) * s + 0.5] for s in (1.0, 4.0, 16.0)]),
+    ]
+
+
+def grads(fn, args):
+    ts = [tg.tensor(a, requires_grad=True) for a in args]
+    out = fn(*ts)
+    out.backward()
+    return out.item(), [t.grad.numpy() if t.grad is not None else np.zeros_like(a) for t, a in zip(ts, args)]
+
+
+@pytest.mark.parametrize("fn,argsets", cases(), ids=lambda c: getattr(c, "__name__", ""))
+def test_rolled_matches_unrolled_eager_and_float64(fn, argsets):
+    rolled, unrolled = tg.compile(fn), tg.compile(fn, loops="unroll")
+    grads(rolled, argsets[0])
+    before = rolled.cache_info()  # traces are shared per code object: count from here
+    for args in argsets:
+        value, g = grads(rolled, args)
+        for other in (unrolled, fn):
+            v2, g2 = grads(other, args)
+            np.testing.assert_allclose(value, v2, rtol=1e-5)
+            for a, b in zip(g, g2):
+                np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    info = rolled.cache_info()  # one trace for every trip count
+    assert (info.misses, info.retraces, info.size) == (before.misses, before.retraces, before.size), info
+    for args in argsets:  # float64 is another trace (dtypes key traces), rolled as well
+        check_grads(rolled, [np.asarray(a, np.float64) for a in args], order=1, rtol=1e-4, atol=1e-6)
+    assert rolled.cache_info().retraces == 0 and all(t.loops for t in rolled.traces)
+    assert unrolled.cache_info().size >= 2  # the unrolled traces differ by trip count
+
+
+def test_the_generated_code_keeps_the_loop_and_does_not_grow_with_the_trip_count():
+    f = tg.compile(recurrence)
+    h = rng.standard_normal(4).astype(np.float32)
+    small = f.code(tg.tensor(h * 4.0, requires_grad=True), tg.tensor(W4, requires_grad=True), tg.tensor(U4),
+                   tg.tensor(h))
+    large = f.code(tg.tensor(h * 0.01, requires_grad=True), tg.tensor(W4, requires_grad=True), tg.tensor(U4),
+                   tg.tensor(h))
+    assert small == large
+    assert "    while True:\n" in small and "if not norm < 20: break" in small
+    assert "for i in reversed(range(trips)):" in small and "h_saved.append(h_1)" in small
+    assert "# grad of: h = (h @ W + x @ U).tanh() * 1.5 + h" in small
+    assert "rolled (one program for every trip count)" in repr(f.traces[0])
+
+
+def test_zero_and_one_trips_after_rolling():
+    f = tg.compile(recurrence)
+    h = rng.standard_normal(4).astype(np.float32)
+    x = rng.standard_normal(4).astype(np.float32)
+    grads(f, [h * 0.1, W4, U4, x])  # traced: many trips
+    before = f.cache_info()
+    for start in (h * 100.0, h * 14.0):  # no trip: the norm is past 20 already; one trip
+        v1, g1 = grads(f, [start, W4, U4, x])
+        v2, g2 = grads(recurrence, [start, W4, U4, x])
+        np.testing.assert_allclose(v1, v2, rtol=1e-6)
+        for a, b in zip(g1, g2):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    info = f.cache_info()
+    assert (info.misses, info.retraces, info.size) == (before.misses, before.retraces, before.size), info
+
+
+def test_tg_grad_rolls_and_captured_weights_get_their_gradient():
+    h = rng.standard_normal(4).astype(np.float32)
+    df = tg.grad(global_weights)
+    for s in (0.1, 1.0, 3.0):
+        x = tg.tensor(h * s, requires_grad=True)
+        global_weights(x).backward()
+        np.testing.assert_allclose(df(tg.tensor(h * s)).numpy(), x.grad.numpy(), rtol=1e-5, atol=1e-6)
+    assert df._f.cache_info().size == 1 and df._f.traces[0].loops
+    f = tg.compile(global_weights)
+    for s in (0.1, 3.0):
+        W_GLOBAL.grad = None
+        f(tg.tensor(h * s)).backward()
+        compiled = W_GLOBAL.grad.numpy()
+        W_GLOBAL.grad = None
+        global_weights(tg.tensor(h * s)).backward()
+        np.testing.assert_allclose(compiled, W_GLOBAL.grad.numpy(), rtol=1e-5, atol=1e-6)
+    info = f.cache_info()
+    assert info.misses == 1 and info.retraces == 0 and all(t.loops for t in f.traces), info
+
+
+def test_second_order_through_a_rolled_loop():
+    f = tg.compile(newton_sqrt)
+    a0 = np.array([2.0, 5.0, 9.0], np.float32)
+    for s in (1.0, 4.0):
+        for fn in (f, newton_sqrt):
+            a = tg.tensor(a0 * s, requires_grad=True)
+            (g,) = tg.autograd.grad(fn(a), a, create_graph=True)
+            (gg,) = tg.autograd.grad((g * g).sum(), a)
+            if fn is f:
+                got = (g.detach().numpy(), gg.numpy())
+        np.testing.assert_allclose(got[0], g.detach().numpy(), rtol=1e-4)
+        np.testing.assert_allclose(got[1], gg.numpy(), rtol=1e-3)
+        # d sqrt(a) = 1 / (2 sqrt(a)); d/da (1/(4a)) = -1/(4a^2)
+        np.testing.assert_allclose(got[0], 0.5 / np.sqrt(a0 * s), rtol=1e-3)
+        np.testing.assert_allclose(got[1], -0.25 / (a0 * s) ** 2, rtol=2e-2)
+    assert f.traces[0].loops
+
+
+def nested(x):
+    total = x.sum() * 0
+    i = 0
+    while x.max() * (i + 1) < 4:
+        j = 0
+        while (x * j).sum() < 2 * (i + 1):
+            total = total + (x * (i + j)).sum()
+            j += 1
+        i += 1
+    return total
+
+
+def keeps_history(h, W):
+    states = []
+    while h.norm() < 10:
+        h = h @ W + 1
+        states.append(h)
+    return tg.stack(states).sum()
+
+
+def decides_inside(h, W):
+    while h.norm() < 10:
+        h = h @ W + 1
+        if h.sum() > 0:
+            h = h * 0.9
+    return h.sum()
+
+
+@pytest.mark.parametrize("fn,args", [
+    (nested, [np.array([0.5, 0.25, 0.75], np.float32)]),
+    (keeps_history, [np.array([0.1, 0.2, 0.3, 0.4], np.float32), W_GROW]),
+    (decides_inside, [np.array([0.1, 0.2, 0.3, 0.4], np.float32), W_GROW]),
+], ids=["nested", "keeps_history", "decides_inside"])
+def test_loops_that_do_not_roll_stay_unrolled_and_right(fn, args):
+    f = tg.compile(fn)
+    v1, g1 = grads(f, args)
+    v2, g2 = grads(fn, args)
+    np.testing.assert_allclose(v1, v2, rtol=1e-5)
+    for a, b in zip(g1, g2):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_an_exported_rolled_loop_runs_any_trip_count_without_transgrad(tmp_path):
+    def tutorial_loop(x):
+        y = x * 2
+        while y.data.norm() < 1000:
+            y = y * 2
+        return y
+
+    tg.export(tg.compile(tutorial_loop), tg.tensor([1.0, 2.0, 3.0], requires_grad=True),
+              path=str(tmp_path / "rolled.py"))
+    code = ("import sys; sys.modules['transgrad'] = None\n"
+            f"sys.path.insert(0, {str(tmp_path)!r})\n"
+            "import numpy as np, rolled as m\n"
+            "for s in (1.0, 0.001, 100.0, 1000.0):\n"
+            "    x = np.array([1.0, 2.0, 3.0], np.float32) * s\n"
+            "    k = 0\n"
+            "    while np.linalg.norm(x * 2 ** (k + 1)) < 1000: k += 1\n"
+            "    y, g = m.value_and_vjp(x, np.ones(3, np.float32))\n"
+            "    assert np.allclose(y, x * 2.0 ** (k + 1)) and np.allclose(g, 2.0 ** (k + 1)), (s, k, y, g)\n"
+            "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
+                       env={**os.environ, "PYTHONPATH": ""})
+    assert r.stdout.strip() == "ok", r.stderr
