@@ -59,8 +59,9 @@ def test_compiled_gradients_match_numpy_backend(name, spec, shapes):
         np.testing.assert_allclose(np.asarray(gj.array), gn.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_tutorial_loop_on_jax_in_shuffled_order():
-    f = tg.compile(cf.tutorial_loop, backend="jax", cache_size=64)
+@pytest.mark.parametrize("loops", ["roll", "unroll"])
+def test_tutorial_loop_on_jax_in_shuffled_order(loops):
+    f = tg.compile(cf.tutorial_loop, backend="jax", cache_size=64, loops=loops)
     rng = np.random.default_rng(2)
     inputs = [rng.standard_normal(3).astype(np.float32) * s for s in (0.01, 1.0, 100.0) for _ in range(3)]
     v = np.array([0.1, 1.0, 0.0001], np.float32)
@@ -75,7 +76,10 @@ def test_tutorial_loop_on_jax_in_shuffled_order():
             assert type(x.grad.array).__module__.startswith("jax")  # the backward stayed on the device
             np.testing.assert_allclose(x.grad.numpy(), v * 2.0 ** (k + 1), rtol=1e-6)
     info = f.cache_info()
-    assert info.size == len({loop_trips(x0) for x0 in inputs}) and info.retraces == info.size - 1
+    if loops == "roll":  # one XLA program for every trip count
+        assert info.size == 1 and info.retraces == 0 and f.traces[0].loops, info
+    else:
+        assert info.size == len({loop_trips(x0) for x0 in inputs}) and info.retraces == info.size - 1
 
 
 @pytest.mark.parametrize("fn,argnums,shapes", [

@@ -70,24 +70,50 @@ def grads(fn, args):
     return out.item(), [t.grad.numpy() if t.grad is not None else np.zeros_like(a) for t, a in zip(ts, args)]
 
 
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
 @pytest.mark.parametrize("fn,argsets", cases(), ids=lambda c: getattr(c, "__name__", ""))
-def test_rolled_matches_unrolled_eager_and_float64(fn, argsets):
-    rolled, unrolled = tg.compile(fn), tg.compile(fn, loops="unroll")
+def test_rolled_matches_unrolled_eager_and_float64(fn, argsets, backend):
+    rolled, unrolled = tg.compile(fn, backend=backend), tg.compile(fn, loops="unroll")
     grads(rolled, argsets[0])
     before = rolled.cache_info()  # traces are shared per code object: count from here
+    tol = dict(rtol=1e-4, atol=1e-5) if backend == "numpy" else dict(rtol=2e-3, atol=1e-4)  # XLA's float32
     for args in argsets:
         value, g = grads(rolled, args)
         for other in (unrolled, fn):
             v2, g2 = grads(other, args)
-            np.testing.assert_allclose(value, v2, rtol=1e-5)
+            np.testing.assert_allclose(value, v2, rtol=tol["rtol"] / 10)
             for a, b in zip(g, g2):
-                np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+                np.testing.assert_allclose(a, b, **tol)
     info = rolled.cache_info()  # one trace for every trip count
     assert (info.misses, info.retraces, info.size) == (before.misses, before.retraces, before.size), info
-    for args in argsets:  # float64 is another trace (dtypes key traces), rolled as well
-        check_grads(rolled, [np.asarray(a, np.float64) for a in args], order=1, rtol=1e-4, atol=1e-6)
-    assert rolled.cache_info().retraces == 0 and all(t.loops for t in rolled.traces)
+    assert all(t.loops for t in rolled.traces)
+    if backend == "numpy":  # float64 is another trace (dtypes key traces), rolled as well
+        for args in argsets:
+            check_grads(rolled, [np.asarray(a, np.float64) for a in args], order=1, rtol=1e-4, atol=1e-6)
+        assert rolled.cache_info().retraces == 0 and all(t.loops for t in rolled.traces)
     assert unrolled.cache_info().size >= 2  # the unrolled traces differ by trip count
+
+
+def count_up(h, step):
+    while h.sum() < 100:
+        h = h + step * (1 + h.tanh() ** 2)
+    return (h * h).sum()
+
+
+def test_counts_past_the_capacity_of_a_rolled_xla_loop_retrace_with_twice_the_room():
+    f = tg.compile(count_up, backend="jax")
+    h = np.array([0.5, -0.25, 1.0], np.float32)
+    for step in (1.0, 0.5, 0.1, 0.04, 0.01, 1.5):  # 17, 34, 168, 418, about 1700, 12 iterations
+        v1, g1 = grads(f, [h, np.float32(step)])
+        v2, g2 = grads(count_up, [h, np.float32(step)])
+        np.testing.assert_allclose(v1, v2, rtol=1e-4)
+        for a, b in zip(g1, g2):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    caps = sorted(c for t in f.traces for c in t.capacity.values())
+    # at least 64 rows, and twice the traced count: 64 holds 17 and 34, 168 gets 512 (which holds 418)
+    assert caps == [64, 512, 4096], caps
+    assert all("past the buffers of the cached trace's rolled loop" in m for m in f.retrace_log), f.retrace_log
+    assert any("rolled (one program for every trip count below 64)" in repr(t) for t in f.traces)
 
 
 def test_the_generated_code_keeps_the_loop_and_does_not_grow_with_the_trip_count():
@@ -104,8 +130,9 @@ def test_the_generated_code_keeps_the_loop_and_does_not_grow_with_the_trip_count
     assert "rolled (one program for every trip count)" in repr(f.traces[0])
 
 
-def test_zero_and_one_trips_after_rolling():
-    f = tg.compile(recurrence)
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_zero_and_one_trips_after_rolling(backend):
+    f = tg.compile(recurrence, backend=backend)
     h = rng.standard_normal(4).astype(np.float32)
     x = rng.standard_normal(4).astype(np.float32)
     grads(f, [h * 0.1, W4, U4, x])  # traced: many trips
@@ -120,15 +147,16 @@ def test_zero_and_one_trips_after_rolling():
     assert (info.misses, info.retraces, info.size) == (before.misses, before.retraces, before.size), info
 
 
-def test_tg_grad_rolls_and_captured_weights_get_their_gradient():
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_tg_grad_rolls_and_captured_weights_get_their_gradient(backend):
     h = rng.standard_normal(4).astype(np.float32)
-    df = tg.grad(global_weights)
+    df = tg.grad(global_weights, backend=backend)
     for s in (0.1, 1.0, 3.0):
         x = tg.tensor(h * s, requires_grad=True)
         global_weights(x).backward()
         np.testing.assert_allclose(df(tg.tensor(h * s)).numpy(), x.grad.numpy(), rtol=1e-5, atol=1e-6)
     assert df._f.cache_info().size == 1 and df._f.traces[0].loops
-    f = tg.compile(global_weights)
+    f = tg.compile(global_weights, backend=backend)
     for s in (0.1, 3.0):
         W_GLOBAL.grad = None
         f(tg.tensor(h * s)).backward()
@@ -140,8 +168,9 @@ def test_tg_grad_rolls_and_captured_weights_get_their_gradient():
     assert info.misses == 1 and info.retraces == 0 and all(t.loops for t in f.traces), info
 
 
-def test_second_order_through_a_rolled_loop():
-    f = tg.compile(newton_sqrt)
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_second_order_through_a_rolled_loop(backend):
+    f = tg.compile(newton_sqrt, backend=backend)
     a0 = np.array([2.0, 5.0, 9.0], np.float32)
     for s in (1.0, 4.0):
         for fn in (f, newton_sqrt):
@@ -200,14 +229,15 @@ def test_loops_that_do_not_roll_stay_unrolled_and_right(fn, args):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_an_exported_rolled_loop_runs_any_trip_count_without_transgrad(tmp_path):
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_an_exported_rolled_loop_runs_any_trip_count_without_transgrad(tmp_path, backend):
     def tutorial_loop(x):
         y = x * 2
         while y.data.norm() < 1000:
             y = y * 2
         return y
 
-    tg.export(tg.compile(tutorial_loop), tg.tensor([1.0, 2.0, 3.0], requires_grad=True),
+    tg.export(tg.compile(tutorial_loop, backend=backend), tg.tensor([1.0, 2.0, 3.0], requires_grad=True),
               path=str(tmp_path / "rolled.py"))
     code = ("import sys; sys.modules['transgrad'] = None\n"
             f"sys.path.insert(0, {str(tmp_path)!r})\n"
@@ -222,3 +252,56 @@ def test_an_exported_rolled_loop_runs_any_trip_count_without_transgrad(tmp_path)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
                        env={**os.environ, "PYTHONPATH": ""})
     assert r.stdout.strip() == "ok", r.stderr
+
+
+def counted_too(v):
+    i = 0
+    while bool(v.abs().mean() < 1.0) and i < 3:  # a Python counter ends it too
+        v = v * 1.2 + 0.05
+        i += 1
+    return v.sum()
+
+
+def if_in_a_for(x):
+    for _ in range(4):  # Python's range ends it, not the decision
+        if x.sum() < 10:
+            x = x * 2
+        else:
+            x = x - 1
+    return (x * x).sum()
+
+
+def for_with_break(x):
+    for _ in range(5):
+        if x.sum() > 10:
+            break
+        x = x * 2
+    return (x * x).sum()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+@pytest.mark.parametrize("fn,starts", [
+    (counted_too, [2.8, 0.01, 3.5]),  # traced ending by its test after 2 trips; then the counter ends it
+    (if_in_a_for, [0.5, 0.01, 3.0]),
+    (for_with_break, [1.0, 0.01, 4.0]),
+], ids=["and_counter", "if_in_for", "for_break"])
+def test_loops_python_state_ends_are_not_rolled_and_stay_right(fn, starts, backend):
+    f = tg.compile(fn, backend=backend)
+    base = np.array([0.3, -0.2, 0.25], np.float32)
+    for s in starts:
+        v1, g1 = grads(f, [base * s])
+        v2, g2 = grads(fn, [base * s])
+        np.testing.assert_allclose(v1, v2, rtol=1e-5)
+        np.testing.assert_allclose(g1[0], g2[0], rtol=1e-5, atol=1e-6)
+    assert not any(t.loops for t in f.traces)
+
+
+def test_why_a_loop_stays_unrolled_is_said():
+    f = tg.compile(counted_too)
+    grads(f, [np.array([0.3, -0.2, 0.25], np.float32) * 2.8])
+    assert "loop not rolled: the loop can end in a way the trace does not see" in repr(f.traces[-1])
+    g = tg.compile(decides_inside)
+    for s in (1.0, 0.01):
+        grads(g, [np.array([0.1, 0.2, 0.3, 0.4], np.float32) * s, W_GROW])
+    assert any("loop not rolled: its body decides too (line" in repr(t) for t in g.traces), g.traces
+    assert any("(the loop is not rolled: its body decides too" in m for m in g.retrace_log), g.retrace_log

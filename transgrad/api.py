@@ -17,8 +17,10 @@ def compile(fn: Optional[Callable] = None, *, backend: str = "numpy", cache_size
     that later calls re-check. Results support `.backward()`. With `backend="jax"` each
     trace is one `jax.jit` program (`device=` places it) whose guards are checked on the
     host after the call. A loop whose iterations repeat the same operations becomes a loop
-    of the generated code, one program for every trip count (`loops="unroll"` keeps one
-    straight-line trace per trip count; the NumPy backend rolls loops today).
+    of the generated code, one program for every trip count (on JAX, every count below
+    the capacity of its buffers, which a retrace doubles); `loops="unroll"` keeps one
+    straight-line trace per trip count. `tg.grad(tg.compile(f, loops="unroll"))` takes
+    the switch along.
 
     >>> import transgrad as tg
     >>> @tg.compile

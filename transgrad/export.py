@@ -152,7 +152,8 @@ def _module(cf, be, parts, consts, table_fwd, table_vg, table_vjp):
               f'traces seen, with their guards. Needs only {be.MODULE}."""\n')
     helpers = "\n\n".join(inspect.getsource(h).rstrip() for h in be.EXPORT_HELPERS)
     runtime_src = inspect.getsource(runtime).split('"""', 2)[2].strip()
-    lines = [header, f"import {be.MODULE} as xp\n", runtime_src, "", helpers, ""]
+    imports = "".join(f"{line}\n" for line in (f"import {be.MODULE} as xp",) + be.IMPORTS)
+    lines = [header, imports, runtime_src, "", helpers, ""]
     lines += [_const_line(n, a).rstrip() for n, a in consts.items()]
     lines += ["", "\n\n".join(p.rstrip() for p in parts), ""]
     for table, name in ((table_fwd, "FORWARD"), (table_vg, "VALUE_AND_GRAD"), (table_vjp, "VALUE_AND_VJP")):

@@ -77,8 +77,8 @@ def _while(e, ins, call):
     body, k = e.kw["body"], e.kw["carried"]
     carried, invariants = list(ins[:k]), list(ins[k:])
     saved = [[] for _ in body.outputs[k:]]
-    n = 0
-    while True:
+    n, cap = 0, e.kw.get("capacity")
+    while cap is None or n < cap:
         try:
             outs = run(body, carried + invariants, call)
         except _Exit:
@@ -92,6 +92,10 @@ def _while(e, ins, call):
 
 
 def _stack(values, var, call):
+    """The rows saved by a loop; a buffer of fixed capacity has zero rows after them."""
+    rows = var.shape[0] - len(values) if var.shape[0] else 0
+    if rows:
+        values = values + [call(OPS["full"], [], {"shape": var.shape[1:], "value": 0, "dtype": var.dtype}, None)] * rows
     if not values:  # no iteration: an empty stack
         return call(OPS["full"], [], {"shape": var.shape, "value": 0, "dtype": var.dtype}, None)
     return call(OPS["stack"], values, {"axis": 0}, None)

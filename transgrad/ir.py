@@ -83,17 +83,18 @@ class Eqn(NamedTuple):
     whose `out` is a tuple of Vars: `a, b = fn(*ins)` runs the generated function of a
     `Callee` (a compiled call's backward, NOTE [shown is run]); and the loops (NOTE [loops]):
 
-    - `while[body, carried=k]`: ins are k carried values then the loop invariants; `body`
-      maps (carried, invariants) to (new carried, values saved each iteration) and holds one
-      `exit` equation, where the loop may end. outs: the final carried values, the
-      number of iterations (int64), then each saved value stacked over the iterations.
+    - `while[body, carried=k, capacity=C]`: ins are k carried values then the loop
+      invariants; `body` maps (carried, invariants) to (new carried, values saved each
+      iteration) and holds one `exit` equation, where the loop may end. outs: the final
+      carried values, the number of iterations (int64), then each saved value stacked over
+      the iterations. With a capacity (XLA), it stops after C iterations at the latest.
     - `exit[stop]` (in a while body): ins (test,), no outs; the loop ends when the test is `stop`.
     - `for_reversed[body, carried=k, stacked=s]`: ins are the count n, k carried values, s
       stacks, then the invariants; `body` maps (carried, the stacks' rows i, invariants) to
       new carried for i = n-1 ... 0. outs: the final carried values.
 
     A stack's leading dimension is the trip count, known only when the program runs: its
-    Var's shape says 0 there."""
+    Var's shape says 0 there; or the capacity C, rows past the trip count being zeros."""
 
     op: str
     ins: tuple  # of Var | Lit

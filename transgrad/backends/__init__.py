@@ -5,7 +5,8 @@ NOTE [backends]: a backend module (numpy.py, jax.py) provides
   xp, NAMESPACE   the array namespace, and the globals generated code runs with (xp and
                   the helpers of backends/helpers.py bound to it)
   HELPERS         the names generated code must leave to those helpers
-  MODULE, EXPORT_HELPERS  what a module written by `tg.export` imports and copies
+  MODULE, IMPORTS, EXPORT_HELPERS  what a module written by `tg.export` imports (xp, then
+                  other imports) and copies
   build(graph, fname, constants, values) -> (function, source)   generated code, loaded
   impl(row)       the eager form of a row, for tensors holding that backend's arrays
 A call of a generated function raises helpers.GuardFailed when a guard does not hold.

@@ -65,7 +65,8 @@ def fold(a, size, kernel, stride, padding):
 
 along, fold_at = helpers.along, helpers.fold_at  # for the unbound definitions above (generated code uses the bound ones)
 OWN = [static_masks, take, zeros_with, setitem, scatter_add, fold]
-NAMESPACE = helpers.bind(helpers.SHARED + OWN, {"xp": xp, "GuardFailed": GuardFailed, "guard": guard})
+NAMESPACE = helpers.bind(helpers.SHARED + OWN, {"xp": xp, "lax": jax.lax, "GuardFailed": GuardFailed, "guard": guard})
+IMPORTS = ("from jax import lax",)  # loops (NOTE [loops])
 HELPERS = tuple(n for n in NAMESPACE if n != "xp")
 EXPORT_HELPERS = [GuardFailed, guard] + helpers.SHARED + OWN
 

@@ -11,6 +11,7 @@ from .helpers import GuardFailed, guard
 xp = numpy
 name = "numpy"
 MODULE = "numpy"  # what an exported module imports as xp
+IMPORTS = ()  # and what else
 
 
 def vector_norm(x, axis, keepdims):

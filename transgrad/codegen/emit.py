@@ -15,7 +15,7 @@ import libcst as cst
 from ..index import Arr, Mask, Sl, mask_counts
 from ..ir import LOOPS, Graph, Src, Var
 from ..ops import OPS
-from ..passes import last_uses
+from ..passes import dce, last_uses
 from .names import Namespace
 from .template import literal, parsed
 
@@ -330,9 +330,129 @@ def _assign(targets, values, indent):
     return [_line(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(pack(ts))], pack(vs))]), indent)]
 
 
+def _tuple(names):
+    """`a, b` (or `a`)."""
+    if len(names) == 1:
+        return cst.Name(names[0])
+    return cst.Tuple([cst.Element(cst.Name(n)) for n in names], lpar=[], rpar=[])
+
+
+def _pack(nodes):
+    """`(a, b)` (or `a`): a loop's state."""
+    return nodes[0] if len(nodes) == 1 else cst.Tuple([cst.Element(x) for x in nodes])
+
+
+def _stmt(node, indent):
+    return _line(cst.SimpleStatementLine([node]), indent)
+
+
+def _def(name, params, indent):
+    """`def name(params):` (its body follows, one level deeper)."""
+    node = cst.FunctionDef(cst.Name(name), cst.Parameters([cst.Param(cst.Name(p)) for p in params]),
+                           cst.IndentedBlock([cst.SimpleStatementLine([cst.Pass()])]))
+    return indent + _MODULE.code_for_node(node).split("\n", 1)[0] + "\n"
+
+
+def _taken_over(x, o, dying, fixed, block):
+    """The name of a loop's result `o`: its start value's, when that dies at the loop."""
+    if type(x) is Var and any(v is x for v in dying) and id(x) not in fixed:
+        dying[:] = [v for v in dying if v is not x]
+        return block.name_of[id(x)]
+    return block.ns.create(o.hint)
+
+
+def _lax_loop_lines(block, e, dying, fixed, indent):
+    """A loop equation for XLA (NOTE [loops]): `lax.while_loop` over functions of the carried
+    state, its saved values written into buffers of the loop's capacity; `for_reversed` as
+    `lax.fori_loop` reading them backwards. Invariants are read from the enclosing function."""
+    name_of, ns = block.name_of, block.ns
+    body, k = e.kw["body"], e.kw["carried"]
+    loop = e.op == "while"
+    ins = e.ins if loop else e.ins[1:]
+    s = 0 if loop else e.kw["stacked"]
+    invariant_at = len(body.inputs) - (len(ins) - k - s)
+    for bv, x in zip(body.inputs[invariant_at:], ins[k + s:]):
+        name_of[id(bv)] = name_of[id(x)]
+    body_fixed = {id(v) for v in body.inputs[invariant_at:]} | fixed
+    kept = {id(v) for v in body.inputs}
+    inner = indent + "    "
+    carried = [ns.create(bv.hint) for bv in body.inputs[:k]]
+    for bv, n in zip(body.inputs[:k], carried):
+        name_of[id(bv)] = n
+    lines = []
+    if loop:
+        count, cap = ns.create("trips"), e.kw.get("capacity")
+        stacks = [ns.create(o.hint) for o in e.outs[k + 1:]]
+        state = carried + [count] + stacks
+        test_fn, body_fn = ns.create("loop_test"), ns.create("loop_body")
+        exit_at = next(j for j, q in enumerate(body.eqns) if q.op == "exit")
+        test = body.eqns[exit_at].ins[0]
+        # def loop_test(state): the loop's test (and room left in the buffers)
+        lines.append(_def(test_fn, ["state"], indent))
+        lines.append(_stmt(cst.Assign([cst.AssignTarget(_tuple(state))], cst.Name("state")), inner))
+        pre = Graph(body.inputs, body.eqns[:exit_at], (test,))
+        lines += block.statements(pre, kept, body_fixed, inner, src=e.src)
+        go = cst.Name(name_of[id(test)]) if type(test) is Var else literal(test.value)
+        xp_call = (lambda f, *a: cst.Call(cst.Attribute(cst.Name("xp"), cst.Name(f)), [cst.Arg(x) for x in a]))
+        if body.eqns[exit_at].kw["stop"]:
+            go = xp_call("logical_not", go)
+        if cap:
+            go = xp_call("logical_and", go, cst.Comparison(cst.Name(count), [cst.ComparisonTarget(
+                cst.LessThan(), cst.Integer(str(cap)))]))
+        lines.append(_stmt(cst.Return(go), inner))
+        # def loop_body(state): one iteration
+        lines.append(_def(body_fn, ["state"], indent))
+        lines.append(_stmt(cst.Assign([cst.AssignTarget(_tuple(state))], cst.Name("state")), inner))
+        step = dce(body.replace(eqns=body.eqns[:exit_at] + body.eqns[exit_at + 1:]))
+        lines += block.statements(step.replace(inputs=body.inputs), kept, body_fixed, inner, src=e.src)
+        for st, v in zip(stacks, body.outputs[k:]):  # h_saved = h_saved.at[trips].set(h)
+            at = cst.Subscript(cst.Attribute(cst.Name(st), cst.Name("at")),
+                               [cst.SubscriptElement(cst.Index(cst.Name(count)))])
+            put = cst.Call(cst.Attribute(at, cst.Name("set")), [cst.Arg(cst.Name(name_of[id(v)]))])
+            lines.append(_stmt(cst.Assign([cst.AssignTarget(cst.Name(st))], put), inner))
+        new = ([cst.Name(name_of[id(v)]) for v in body.outputs[:k]]
+               + [cst.BinaryOperation(cst.Name(count), cst.Add(), cst.Integer("1"))] + [cst.Name(st) for st in stacks])
+        lines.append(_stmt(cst.Return(cst.Tuple([cst.Element(x) for x in new])), inner))
+        start = ([cst.Name(name_of[id(x)]) for x in ins[:k]] + [cst.Integer("0")]
+                 + [cst.Call(cst.Attribute(cst.Name("xp"), cst.Name("zeros")),
+                             [cst.Arg(literal(o.shape)), cst.Arg(literal(str(o.dtype)))]) for o in e.outs[k + 1:]])
+        call = cst.Call(cst.Attribute(cst.Name("lax"), cst.Name("while_loop")),
+                        [cst.Arg(cst.Name(test_fn)), cst.Arg(cst.Name(body_fn)),
+                         cst.Arg(cst.Tuple([cst.Element(x) for x in start]))])
+        results = [_taken_over(x, o, dying, fixed, block) for x, o in zip(ins[:k], e.outs)] + [count] + stacks
+    else:
+        count = name_of[id(e.ins[0])]
+        step_fn, i = ns.create("loop_step"), ns.create("i")
+        lines.append(_def(step_fn, [i, "state"], indent))
+        lines.append(_stmt(cst.Assign([cst.AssignTarget(_tuple(carried))], cst.Name("state")), inner))
+        back = cst.BinaryOperation(cst.BinaryOperation(cst.Name(count), cst.Subtract(), cst.Integer("1")),
+                                   cst.Subtract(), cst.Name(i))  # iterations in reverse: trips - 1 - i
+        for bv, st in zip(body.inputs[k:k + s], ins[k:k + s]):  # this iteration's row of each stack
+            name_of[id(bv)] = ns.create(bv.hint)
+            row = cst.Subscript(cst.Name(name_of[id(st)]), [cst.SubscriptElement(cst.Index(back))])
+            lines.append(_stmt(cst.Assign([cst.AssignTarget(cst.Name(name_of[id(bv)]))], row), inner))
+        lines += block.statements(body, kept, body_fixed, inner, src=e.src)
+        new = [cst.Name(name_of[id(v)]) for v in body.outputs]
+        lines.append(_stmt(cst.Return(_pack(new)), inner))
+        start = [cst.Name(name_of[id(x)]) for x in ins[:k]]
+        call = cst.Call(cst.Attribute(cst.Name("lax"), cst.Name("fori_loop")),
+                        [cst.Arg(cst.Integer("0")), cst.Arg(cst.Name(count)), cst.Arg(cst.Name(step_fn)),
+                         cst.Arg(_pack(start))])
+        results = [_taken_over(x, o, dying, fixed, block) for x, o in zip(ins[:k], e.outs)]
+    lines.append(_stmt(cst.Assign([cst.AssignTarget(_tuple(results))], call), indent))
+    for o, n in zip(e.outs, results):
+        name_of[id(o)] = n
+    dying = [v for v in dying if v.shape != () and id(v) not in fixed]
+    if dying:
+        lines.append(_stmt(cst.Del(_tuple([name_of[id(v)] for v in dying])), indent))
+    return lines
+
+
 def _loop_lines(block, e, dying, fixed, indent):
     """A `while` or `for_reversed` equation (NOTE [loops]) as a Python loop: its carried
     values under their own names, its body's statements one level deeper."""
+    if block.spelling == "jax":
+        return _lax_loop_lines(block, e, dying, fixed, indent)
     name_of, ns = block.name_of, block.ns
     body, k = e.kw["body"], e.kw["carried"]
     loop = e.op == "while"

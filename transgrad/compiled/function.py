@@ -297,10 +297,15 @@ class CompiledFunction:
         self._shared.changing[(f"line {g.src.line}" if g.src else g.how, g.src and g.src.text)] += 1
         new_g = new_trace.guards[index] if index < len(new_trace.guards) else None  # the prefix before it is the same
         got = new_g.expected if new_g is not None and new_g.src == g.src else "another value"
-        if g.src is not None and g.src.text.startswith("while") and isinstance(g.expected, bool):
+        if g.how == "capacity":  # NOTE [loops]
+            msg = (f"loop {g.describe()}: this input loops {old.capacity[index]} times or more, past the buffers "
+                   "of the cached trace's rolled loop; the new trace has room for twice its count")
+        elif g.src is not None and g.src.text.startswith("while") and isinstance(g.expected, bool):
             count_old = sum(1 for x in old.guards if x.src == g.src and x.expected is True)
             count_new = sum(1 for x in new_trace.guards if x.src == g.src and x.expected is True)
             msg = f"{g.describe()}: the cached trace looped {count_old} times, this input loops {count_new} times"
+            if g.src in old.unrolled:
+                msg += f" (the loop is not rolled: {old.unrolled[g.src]})"
         else:
             nth = sum(1 for x in old.guards[:index + 1] if x.src == g.src)
             many = sum(1 for x in old.guards if x.src == g.src) > 1

@@ -16,14 +16,17 @@ from ..engine import call, run_tensors
 from ..engine.graph import walk
 from ..engine.replay import backward_graph, check_saved, saved_checks
 from ..engine.vjp import Stacks, vjp
-from ..ir import Callee, Eqn, Graph, Var
+from ..ir import Callee, Eqn, Graph, Lit, Var
 from ..ops import OPS
 from ..passes import dce, optimize
 from ..passes.roll import roll
 from ..tensor import new
 from ..tensor.records import AccumulateGrad, Node, Overwritten, edge, node_type
+from ..trace.loops import ends_loop_alone
+from ..trace.tracer import Guard
 from .effects import describe
 
+MIN_CAPACITY = 64  # rows of a rolled loop's buffers on XLA, at least twice the traced trip count
 MAX_REDECISIONS = 16  # NOTE [decisions]: traces of one call whose guards the program decided otherwise
 
 
@@ -120,7 +123,9 @@ class Trace:
         targets = [edge(inputs[i]) for i in self.diff_inputs]
         wanted = [k for k, t in enumerate(outs)
                   if t._requires_grad and t.dtype.kind == "f" and targets and k not in self.freed]
-        self.loops = self._roll(tracer, outs, wanted) if loops == "roll" and backend.name == "numpy" else ()
+        self.capacity = {}  # guard index -> the capacity of a rolled loop's buffers it checks
+        self.unrolled = {}  # Src of a loop's test -> why it stays unrolled
+        self.loops = self._roll(tracer, outs, wanted) if loops == "roll" else ()
         if not self.loops:
             self.raw_backward = {k: _backward_of(tracer, outs[k], targets, f"{name}_backward") for k in wanted}
         self.fn = None  # the forward program, generated on first use (tg.grad needs only a joint one)
@@ -135,15 +140,35 @@ class Trace:
         custom Function, a hook, a saved value written in place)."""
         g = Graph(tuple(self.fwd_inputs + self.consts), tuple(self.fwd_eqns), tuple(self.out_vars + self.effect_vars),
                   name=self.name)
-        rolled = roll(g, tracer.flows)
+        rolled = roll(g, tracer.flows, ends_loop_alone, self.unrolled)
         loops = tuple(e.src for e in rolled.eqns if e.op == "while")
         if not loops or not _plain_tape(outs):
             return ()
-        stacks = Stacks()
+        capacity = None
+        if self.backend.name != "numpy":  # XLA: saved values go into buffers of a fixed size
+            trips = max(sum(1 for x in self.guards if x.src == src) for src in loops)
+            capacity = max(MIN_CAPACITY, 1 << (2 * trips - 1).bit_length())
+        stacks = Stacks(capacity)
         self.raw_backward = {k: vjp(rolled, self.diff_inputs, [k], tracer.flows, stacks).replace(
             name=f"{self.name}_backward") for k in wanted}
-        self.fwd_eqns = list(stacks.save(rolled).eqns)
+        self.fwd_eqns = []
+        for e in stacks.save(rolled).eqns:
+            self.fwd_eqns.append(e)
+            if e.kw.get("capacity"):  # a loop that filled its buffers may have had more to do: retrace
+                self.fwd_eqns += self._capacity_guard(e)
         return loops
+
+    def _capacity_guard(self, e):
+        """`trips < capacity`, a guard (NOTE [loops])."""
+        cap = e.kw["capacity"]
+        room = Var((), np.dtype(bool), "room")
+        g = Guard(room, True, e.src, "capacity", len(self.guards))
+        self.capacity[g.index] = cap
+        self.guards.append(g)
+        self.guard_holds.append(0)
+        return [Eqn("lt", (e.outs[e.kw["carried"]], Lit(cap)), (), room, e.src),
+                Eqn("guard", (room,), (("expected", True), ("index", g.index)), Var((), np.dtype(bool), "guard"),
+                    e.src)]
 
     # ---- programs ----
     def forward(self):
@@ -261,19 +286,22 @@ class Trace:
 
     def describe_guards(self):
         """Guards in user terms, consecutive checks of one line grouped (a loop's test)."""
+        caps = {self.guards[i].src: c for i, c in self.capacity.items()}
         out = [f"loop {s.text and '`' + s.text + '` ' or ''}at line {s.line}: rolled (one program for every trip "
-               "count)" for s in self.loops]
+               f"count{f' below {caps[s]}' if s in caps else ''})" for s in self.loops]
         i, gs = 0, [g for g in self.guards if g.src not in self.loops]
         while i < len(gs):
             j = i
             while j + 1 < len(gs) and gs[j + 1].src == gs[i].src:
                 j += 1
             decisions = [g.expected for g in gs[i:j + 1]]
-            held = self.hits + min(self.guard_holds[i:j + 1])
+            held = self.hits + min(self.guard_holds[g.index] for g in gs[i:j + 1])
             if j > i and all(d is True for d in decisions[:-1]) and decisions[-1] is False:
                 what = f"True {j - i} times, then False (looped {j - i} times)"
             else:
                 what = ", ".join(map(repr, decisions))
+            if gs[i].src in self.unrolled:
+                what += f"; loop not rolled: {self.unrolled[gs[i].src]}"
             out.append(f"guard {gs[i].describe()}: {what}; held {held} times")
             i = j + 1
         return out

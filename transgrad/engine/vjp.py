@@ -19,16 +19,19 @@ from ..trace import Tracer, tracing
 
 
 class Stacks:
-    """The body values each forward `while` must save per iteration for the backward."""
+    """The body values each forward `while` must save per iteration for the backward. With
+    a `capacity`, each stack is a buffer of that many rows (XLA needs static shapes) and
+    the loop runs at most `capacity` times; without, a stack grows with the loop."""
 
-    def __init__(self):
+    def __init__(self, capacity=None):
+        self.capacity = capacity
         self.wanted = {}  # id(body Graph) -> {id(body Var): (body Var, stack Var)}
 
     def of(self, body, v):
         """The stack of body value `v` over the iterations (a Var of the forward graph)."""
         table = self.wanted.setdefault(id(body), {})
         if id(v) not in table:
-            table[id(v)] = (v, Var((0,) + v.shape, v.dtype, v.hint + "_saved"))
+            table[id(v)] = (v, Var((self.capacity or 0,) + v.shape, v.dtype, v.hint + "_saved"))
         return table[id(v)][1]
 
     def save(self, g: Graph) -> Graph:
@@ -39,7 +42,8 @@ class Stacks:
             if table:
                 body = e.kw["body"]
                 body = body.replace(outputs=body.outputs + tuple(v for v, _ in table.values()))
-                e = Eqn("while", e.ins, (("body", body), ("carried", e.kw["carried"])),
+                cap = (("capacity", self.capacity),) if self.capacity else ()
+                e = Eqn("while", e.ins, (("body", body), ("carried", e.kw["carried"])) + cap,
                         e.outs + tuple(s for _, s in table.values()), e.src)
                 self.wanted[id(body)] = table
             eqns.append(e)

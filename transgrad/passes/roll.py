@@ -15,6 +15,10 @@ When only the first iteration differs, in where gradients flow (it reads a tenso
 no gradient, the next ones its result), it is peeled: it stays before the loop, and the
 program holds for every count from one up.
 
+Only a loop that its test alone ends rolls: the trace sees tensor decisions, not the Python
+state that could also end the loop (a counter in `while x.norm() < 9 and i < 3:`, the
+`range(5)` of a `for` around an `if`); trace/loops.py reads the loop's source to tell.
+
 A loop stays unrolled (and this trace keeps its guards) when it ran fewer than two times,
 when iterations differ (another path inside the body, a different shape), when an iteration
 reads values older than the previous iteration's, when code after the loop reads values of
@@ -29,27 +33,43 @@ from ..ir import Eqn, Graph, Var
 MIN_TRIPS = 2  # what an iteration hands the next is seen only from two iterations on
 
 
-def roll(g: Graph, differentiable=None) -> Graph:
+def roll(g: Graph, differentiable=None, ends_loop=None, why=None) -> Graph:
     """`g` with each loop that rolls (NOTE [loops]) as a `while` equation. `differentiable`
     maps id(out Var) of an equation to the flags of the inputs its gradient flows to: two
-    iterations roll only when these agree too."""
+    iterations roll only when these agree too. `ends_loop(src)` says whether the guards of
+    line `src` are the only way out of their loop (the trace cannot see Python's own
+    state); `why`, a dict, receives the reason each loop that does not roll stays unrolled."""
     differentiable = differentiable or {}
+    why = {} if why is None else why
     eqns = list(g.eqns)
-    for src in _loop_sources(eqns):
+    for src in _loop_sources(eqns, why):
+        if ends_loop is not None and not ends_loop(src):
+            why[src] = ("the loop can end in a way the trace does not see (Python state in its test: `and`, `or`; "
+                        "a `break`, `return` or `raise`; a `for` around it)")
+            continue
         found = _find(eqns, src, g, differentiable)
-        if found is not None:
+        if isinstance(found, str):
+            why[src] = found
+        else:
             eqns = found
     return g if len(eqns) == len(g.eqns) and all(a is b for a, b in zip(eqns, g.eqns)) else g.replace(eqns=tuple(eqns))
 
 
-def _loop_sources(eqns):
+def _loop_sources(eqns, why):
     """Source lines whose guards decide one way at least MIN_TRIPS times, then the other
     (`while test:` True, ..., False; `if test: break` False, ..., True)."""
     seq = {}
     for e in eqns:
         if e.op == "guard" and e.src is not None and isinstance(e.kw["expected"], bool):
             seq.setdefault(e.src, []).append(e.kw["expected"])
-    return [s for s, d in seq.items() if len(d) > MIN_TRIPS and all(x == d[0] for x in d[:-1]) and d[-1] != d[0]]
+    out = []
+    for s, d in seq.items():
+        if len(d) > 1 and all(x == d[0] for x in d[:-1]) and d[-1] != d[0]:
+            if len(d) > MIN_TRIPS:
+                out.append(s)
+            else:
+                why[s] = "it ran once when traced: a loop is seen from two iterations on"
+    return out
 
 
 def _shape_of(e, differentiable):
@@ -61,42 +81,46 @@ def _shape_of(e, differentiable):
 
 
 def _find(eqns, src, g, differentiable):
-    """The equations with the loop of guard line `src` rolled, or None."""
+    """The equations with the loop of guard line `src` rolled, or why it does not roll."""
     pos = [i for i, e in enumerate(eqns) if e.op == "guard" and e.src == src]
     n = len(pos) - 1  # iterations: the last decision is the False one
     period = pos[1] - pos[0]
     if any(b - a != period for a, b in zip(pos, pos[1:])):
-        return None
+        return "its iterations did different numbers of operations"
     # the loop's test: the operations of the guard's line right before it
     c = 0
     while c < period - 1 and pos[1] - c - 1 >= 0 and eqns[pos[1] - c - 1].src == src:
         c += 1
     # The first iteration may differ from the rest in where gradients flow (it reads a value
     # that needs none, later ones read its result): it stays before the loop, peeled.
+    reasons = []
     for peel in range(min(2, n - MIN_TRIPS + 1)):
         for cond in (c, 0):  # the test at the top of the body; else the test computed at the end of the last one
             start = pos[peel] - cond
             if start < 0:
                 continue
             rolled = _roll_at(eqns, start, period, n - peel, cond, g, differentiable)
-            if rolled is not None:
+            if not isinstance(rolled, str):
                 return rolled
-    return None
+            reasons.append(rolled)
+    return reasons[0] if reasons else "its iterations differ"
 
 
 def _roll_at(eqns, start, period, n, cond, g, differentiable):
     iters = [eqns[start + k * period:start + (k + 1) * period] for k in range(n)]
     last = eqns[start + n * period:start + n * period + cond + 1]  # the final test, then its guard
     if len(last) != cond + 1 or last[-1].op != "guard" or last[-1].kw["expected"] == iters[0][cond].kw["expected"]:
-        return None
+        return "its last test differs from the others"
     shapes = [_shape_of(e, differentiable) for e in iters[0]]
     if any([_shape_of(e, differentiable) for e in it] != shapes for it in iters[1:]):
-        return None
+        return "its iterations differ (other operations, shapes, constants or gradient paths)"
     if [_shape_of(e, differentiable) for e in last[:-1]] != shapes[:cond]:
-        return None
-    if any(e.op in ("call", "hook", "while", "for_reversed", "exit") or (e.op == "guard" and j != cond)
-           for j, e in enumerate(iters[0])):
-        return None
+        return "its last test differs from the others"
+    inner = next((e for j, e in enumerate(iters[0]) if e.op == "guard" and j != cond), None)
+    if inner is not None:
+        return f"its body decides too (line {inner.src.line if inner.src else '?'})"
+    if any(e.op in ("call", "hook", "while", "for_reversed", "exit") for e in iters[0]):
+        return "its body holds a loop, a compiled call or a hook"
     where = {id(v): -1 for v in g.inputs}  # id(Var) -> the iteration that made it (-1: before the loop)
     for e in eqns[:start]:
         for o in e.outs:
@@ -121,24 +145,24 @@ def _roll_at(eqns, start, period, n, cond, g, differentiable):
             if len(kinds) == 1:
                 kind, p = next(iter(kinds))
                 if kind == "older":
-                    return None
+                    return "an iteration reads values older than the previous iteration's"
                 if kind == "outside":
                     reads[(j, s)] = ("invariant", x0)
                 continue
             carried = [p for kind, p in kinds if kind == "carried"]
             if len(kinds) != 2 or len(carried) != 1 or where.get(id(x0), -1) != -1:
-                return None  # read from another iteration, or at another place
+                return "its iterations read different values at one place"
             reads[(j, s)] = ("carried", carried[0], x0)
     inits = {}
     for r in reads.values():
         if r[0] == "carried" and inits.setdefault(r[1], r[2]) is not r[2]:
-            return None  # one value carried from two starting values
+            return "one value of its state starts from two values"
     # after the loop: only the last iteration's carried values (and values from before the loop)
     end = start + n * period + cond + 1
     final = {id(iters[-1][p].out) for p in inits}
     later = [x for e in eqns[end:] for x in e.ins] + list(g.outputs)
     if any(isinstance(x, Var) and where.get(id(x), -1) >= 0 and id(x) not in final for x in later):
-        return None
+        return "code after it reads values of an iteration other than the last (a list of states?)"
     return eqns[:start] + [_while_eqn(iters, cond, reads, inits)] + eqns[end:]
 
 
