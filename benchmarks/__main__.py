@@ -17,6 +17,7 @@ import numpy as np
 import transgrad as tg
 
 from . import jnp_workloads as J
+from . import loops
 from .workloads import (
     CHAIN_X, LOOP_X, MLP_W1, MLP_W2, MLP_X, ONEHOT, V, ag_chain, ag_loop, ag_mlp, ag_tutorial, jax_impls,
     np_chain, np_loop, np_mlp, np_tutorial, ref_chain, ref_loop, ref_mlp, ref_tutorial, tg_chain, tg_loop,
@@ -295,10 +296,12 @@ def main(argv=None):
               for name in ("tutorial 1000x1000", "mlp")}
     sizes = (100, 1000) if args.quick else (100, 1000, 10000)
     firsts = first_calls(sizes)
-    write_report(args.out, results, memory, firsts, machine())
+    calls = 20 if args.quick else 100
+    loop_lines = loops.report(loops.run(calls), calls)
+    write_report(args.out, results, memory, firsts, machine(), loop_lines)
 
 
-def write_report(out, results, memory, firsts, machine_text):
+def write_report(out, results, memory, firsts, machine_text, loop_lines=()):
     lines = ["# Benchmarks", "", f"Machine: {machine_text}.", "",
              "Gradients of each workload, float32; every implementation's gradients were checked against a "
              "float64 reference before timing. A cell is the median per-call time over 11 batches, the peers' "
@@ -328,6 +331,7 @@ def write_report(out, results, memory, firsts, machine_text):
         ratio = row["transgrad compiled (NumPy)"] / row["jax.jit(jax.grad)"]
         lines.append(f"| {row['ops']} | " + " | ".join(f"{_fmt(v)} ({v / row['ops'] * 1e6:.0f} us/op)"
                                                        for k, v in row.items() if k != "ops") + f" | {ratio:.2f} |")
+    lines += [""] + list(loop_lines)
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     chart(out, results)

@@ -119,14 +119,17 @@ def test_counts_past_the_capacity_of_a_rolled_xla_loop_retrace_with_twice_the_ro
 def test_the_generated_code_keeps_the_loop_and_does_not_grow_with_the_trip_count():
     f = tg.compile(recurrence)
     h = rng.standard_normal(4).astype(np.float32)
-    small = f.code(tg.tensor(h * 4.0, requires_grad=True), tg.tensor(W4, requires_grad=True), tg.tensor(U4),
+    small = f.code(tg.tensor(h * 4.0, requires_grad=True), tg.tensor(W4, requires_grad=True), tg.tensor(U4, requires_grad=True),
                    tg.tensor(h))
-    large = f.code(tg.tensor(h * 0.01, requires_grad=True), tg.tensor(W4, requires_grad=True), tg.tensor(U4),
+    large = f.code(tg.tensor(h * 0.01, requires_grad=True), tg.tensor(W4, requires_grad=True), tg.tensor(U4, requires_grad=True),
                    tg.tensor(h))
     assert small == large
     assert "    while True:\n" in small and "if not norm < 20: break" in small
     assert "for i in reversed(range(trips)):" in small and "h_saved.append(h_1)" in small
     assert "# grad of: h = (h @ W + x @ U).tanh() * 1.5 + h" in small
+    # `x @ U` is the same in every iteration: computed once before the loop, its gradient summed
+    assert small.index("matmul = x @ U") < small.index("while True:")
+    assert small.index("g_U = ") > small.index("for i in reversed(range(trips)):")
     assert "rolled (one program for every trip count)" in repr(f.traces[0])
 
 

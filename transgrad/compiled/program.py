@@ -18,7 +18,7 @@ from ..engine.replay import backward_graph, check_saved, saved_checks
 from ..engine.vjp import Stacks, vjp
 from ..ir import Callee, Eqn, Graph, Lit, Var
 from ..ops import OPS
-from ..passes import dce, optimize
+from ..passes import dce, hoist, optimize
 from ..passes.roll import roll
 from ..tensor import new
 from ..tensor.records import AccumulateGrad, Node, Overwritten, edge, node_type
@@ -140,7 +140,7 @@ class Trace:
         custom Function, a hook, a saved value written in place)."""
         g = Graph(tuple(self.fwd_inputs + self.consts), tuple(self.fwd_eqns), tuple(self.out_vars + self.effect_vars),
                   name=self.name)
-        rolled = roll(g, tracer.flows, ends_loop_alone, self.unrolled)
+        rolled = hoist(roll(g, tracer.flows, ends_loop_alone, self.unrolled))
         loops = tuple(e.src for e in rolled.eqns if e.op == "while")
         if not loops or not _plain_tape(outs):
             return ()

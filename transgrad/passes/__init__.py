@@ -2,6 +2,7 @@
 from ..ir import LOOPS
 from .cse import cse
 from .dce import dce
+from .hoist import hoist
 from .liveness import last_uses
 from .simplify import simplify
 
@@ -24,7 +25,9 @@ def optimize(graph):
             e = e._replace(params=tuple((k, optimize(body).replace(inputs=body.inputs) if k == "body" else v)
                                         for k, v in e.params))
         eqns.append(e)
-    return graph.replace(eqns=tuple(eqns))
+    graph = graph.replace(eqns=tuple(eqns))
+    hoisted = hoist(graph)
+    return graph if hoisted is graph else dce(cse(hoisted))
 
 
-__all__ = ["cse", "dce", "last_uses", "optimize", "simplify"]
+__all__ = ["cse", "dce", "hoist", "last_uses", "optimize", "simplify"]
