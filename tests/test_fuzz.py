@@ -2,8 +2,9 @@
 compiled JAX against float64 central differences, and optimised against unoptimised code.
 
 A program is a list of steps over a pool of values of mutually broadcastable shapes:
-elementwise ops, broadcasting binary ops, reductions, indexing, a data-dependent `if` and a
-bounded data-dependent `while`. CI runs a bounded profile; for 1,000+ programs:
+elementwise ops, broadcasting binary ops, reductions, indexing, a data-dependent `if`, a
+`while` bounded by a Python counter (stays unrolled) and one bounded by a tensor counter
+(rolls). CI runs a bounded profile; for 1,000+ programs:
 
     TRANSGRAD_FUZZ_EXAMPLES=1000 python -m pytest tests/test_fuzz.py
 """
@@ -52,6 +53,7 @@ step = st.one_of(
     st.tuples(st.just("index"), st.sampled_from(["slice", "ints"]), st.integers(0, 99)),
     st.tuples(st.just("if"), st.integers(0, 99), st.integers(0, 99)),
     st.tuples(st.just("while"), st.integers(0, 99)),
+    st.tuples(st.just("loop"), st.sampled_from(UNARY), st.integers(0, 99), st.integers(0, 99)),
 )
 programs = st.tuples(st.lists(st.sampled_from(SHAPES), min_size=1, max_size=3), st.lists(step, min_size=1, max_size=7),
                      st.integers(0, 2 ** 31 - 1))
@@ -63,7 +65,7 @@ def run(program, xs, decisions):
     pool = list(xs)
     for s in steps:
         kind = s[0]
-        v = pool[s[-1] % len(pool)] if kind in ("unary", "while", "reduce", "index") else pool[s[2] % len(pool)]
+        v = pool[s[-1] % len(pool)] if kind in ("unary", "while", "reduce", "index", "loop") else pool[s[2] % len(pool)]
         if kind == "unary":
             pool.append(unary(s[1], v))
         elif kind == "binary":
@@ -84,6 +86,14 @@ def run(program, xs, decisions):
                 v = v * 1.5 + 0.25
                 i += 1
             decisions.append(i)
+            pool.append(v)
+        elif kind == "loop":  # a loop that rolls (NOTE [loops]): its tensor test alone ends it
+            w, c, n = pool[s[2] % len(pool)], tg.zeros(()), 0
+            while bool((v.abs().mean() < 2.0) & (c < 5)):
+                v = unary(s[1], v) * 1.5 + w.mean() * 0.1 + 0.25
+                c = c + 1
+                n += 1
+            decisions.append(n)
             pool.append(v)
     weights = tg.tensor(np.linspace(0.5, 1.5, pool[-1].numel()).reshape(pool[-1].shape).astype(pool[-1].dtype))
     return (pool[-1] * weights).sum()
@@ -117,12 +127,13 @@ def test_random_programs(program):
     eager_value, eager_grads = out.item(), [x.grad.numpy() if x.grad is not None else np.zeros_like(x0)
                                              for x, x0 in zip(leaves, xs32)]
 
-    # compiled NumPy and compiled JAX
-    for backend in ("numpy", "jax"):
-        value, grads = tg.value_and_grad(loss_fn(program), argnums=argnums, backend=backend)(*xs32)
-        np.testing.assert_allclose(value.item(), eager_value, rtol=2e-5, atol=1e-5, err_msg=backend)
+    # compiled NumPy and compiled JAX, loops rolled; and unrolled (NOTE [loops])
+    for backend, loops in (("numpy", "roll"), ("jax", "roll"), ("numpy", "unroll")):
+        f = tg.compile(loss_fn(program), backend=backend, loops=loops)
+        value, grads = tg.value_and_grad(f, argnums=argnums)(*xs32)
+        np.testing.assert_allclose(value.item(), eager_value, rtol=2e-5, atol=1e-5, err_msg=f"{backend} {loops}")
         for g, e in zip(grads, eager_grads):
-            np.testing.assert_allclose(g.numpy(), e, rtol=2e-4, atol=1e-5, err_msg=backend)
+            np.testing.assert_allclose(g.numpy(), e, rtol=2e-4, atol=1e-5, err_msg=f"{backend} {loops}")
 
     # float64 central differences along a random direction, where the path is stable
     xs64 = [x.astype(np.float64) for x in xs32]
