@@ -202,6 +202,31 @@ def nested(x):
     return total
 
 
+def inner_rolls(x):
+    h = x
+    while h.norm() < 40:  # its iterations hold a loop each: stays unrolled
+        g = h * 0.5
+        while g.abs().sum() < h.norm():  # each run of it rolls
+            g = g * 1.3 + 0.1
+        h = h + g.tanh() + 1
+    return (h * h).sum()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_an_inner_loop_rolls_in_each_run_of_the_outer_one(backend):
+    f = tg.compile(inner_rolls, backend=backend)
+    for s in (1.0, 0.5, 2.0, 8.0):
+        x = np.array([0.5, -1.0, 2.0], np.float32) * s
+        v1, g1 = grads(f, [x])
+        v2, g2 = grads(inner_rolls, [x])
+        np.testing.assert_allclose(v1, v2, rtol=1e-5)
+        np.testing.assert_allclose(g1[0], g2[0], rtol=1e-4, atol=1e-5)
+        if backend == "numpy":
+            check_grads(f, [x.astype(np.float64)], order=1, rtol=1e-4, atol=1e-6)
+    assert all(t.loops and "line" in repr(t) for t in f.traces)
+    assert all("while h.norm() < 40:" in repr(t) and "loop not rolled: its" in repr(t) for t in f.traces)
+
+
 def keeps_history(h, W):
     states = []
     while h.norm() < 10:
@@ -308,3 +333,80 @@ def test_why_a_loop_stays_unrolled_is_said():
         grads(g, [np.array([0.1, 0.2, 0.3, 0.4], np.float32) * s, W_GROW])
     assert any("loop not rolled: its body decides too (line" in repr(t) for t in g.traces), g.traces
     assert any("(the loop is not rolled: its body decides too" in m for m in g.retrace_log), g.retrace_log
+
+
+# ---- the idioms of PyTorch programs, inside loops ----------------------------------------------------
+W_IDIOM = np.eye(4, dtype=np.float32) * 1.3 + W4 * 0.2
+
+
+def inplace(h, W):
+    h = h.clone()
+    while h.norm() < 30:
+        h = h * 1.0
+        h.mul_(1.1)
+        h = h + (h @ W).tanh()
+        h += 0.01
+    return (h * h).sum()
+
+
+def setitem_loop(h, W):
+    buf = tg.zeros(2, 4)
+    while h.norm() < 30:
+        buf[0] = h
+        h = (buf[0].clone() @ W) + buf[1]
+        buf[1] = h * 0.1
+    return (h * buf).sum()
+
+
+def with_view(h, W):
+    while h.norm() < 30:
+        v = h.view(2, 2)
+        h = (v * 1.5).reshape(4) @ W + 0.1
+    return h.sum()
+
+
+def detach_inside(h, W):
+    while h.norm() < 30:
+        h = h @ W + h.detach() * 0.1
+    return h.sum()
+
+
+def no_grad_inside(h, W):
+    s = h * 0
+    while h.norm() < 30:
+        h = h @ W + 0.1
+        with tg.no_grad():
+            s = s + h
+    return h.sum() + s.sum()
+
+
+def two_outputs(h, W):
+    acc = h * 0
+    while h.norm() < 30:
+        h = h @ W + 0.1
+        acc = acc + h.sin()
+    return acc.sum(), h
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+@pytest.mark.parametrize("fn", [inplace, setitem_loop, with_view, detach_inside, no_grad_inside, two_outputs],
+                         ids=lambda f: f.__name__)
+def test_pytorch_idioms_inside_loops_match_eager(fn, backend):
+    f = tg.compile(fn, backend=backend)
+    for s in (0.1, 1.0, 5.0):
+        h0 = np.array([0.3, -0.2, 0.5, 0.1], np.float32) * s
+        results = []
+        for g in (f, fn):
+            ts = [tg.tensor(h0, requires_grad=True), tg.tensor(W_IDIOM, requires_grad=True)]
+            out = g(*ts)
+            loss = out[0] + out[1].sum() if isinstance(out, tuple) else out
+            loss.backward()
+            results.append((loss.item(), [t.grad.numpy() for t in ts]))
+        (v1, g1), (v2, g2) = results
+        np.testing.assert_allclose(v1, v2, rtol=1e-5)
+        for a, b in zip(g1, g2):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5 * np.abs(b).max())
+    rolls = fn not in (inplace, setitem_loop)  # values written in place after a save: unrolled, and said
+    assert all(bool(t.loops) == rolls for t in f.traces), f.traces
+    if not rolls:
+        assert all("not its operations' alone" in repr(t) for t in f.traces if "looped" in repr(t))

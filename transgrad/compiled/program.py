@@ -142,7 +142,12 @@ class Trace:
                   name=self.name)
         rolled = hoist(roll(g, tracer.flows, ends_loop_alone, self.unrolled))
         loops = tuple(e.src for e in rolled.eqns if e.op == "while")
-        if not loops or not _plain_tape(outs):
+        if not loops:
+            return ()
+        if not _plain_tape(outs):
+            for src in loops:
+                self.unrolled[src] = ("its gradient is not its operations' alone (a custom Function, a hook, or a "
+                                      "value written in place after it was saved)")
             return ()
         capacity = None
         if self.backend.name != "numpy":  # XLA: saved values go into buffers of a fixed size
@@ -289,7 +294,7 @@ class Trace:
         caps = {self.guards[i].src: c for i, c in self.capacity.items()}
         out = [f"loop {s.text and '`' + s.text + '` ' or ''}at line {s.line}: rolled (one program for every trip "
                f"count{f' below {caps[s]}' if s in caps else ''})" for s in self.loops]
-        i, gs = 0, [g for g in self.guards if g.src not in self.loops]
+        i, gs, said = 0, [g for g in self.guards if g.src not in self.loops], set()
         while i < len(gs):
             j = i
             while j + 1 < len(gs) and gs[j + 1].src == gs[i].src:
@@ -300,7 +305,8 @@ class Trace:
                 what = f"True {j - i} times, then False (looped {j - i} times)"
             else:
                 what = ", ".join(map(repr, decisions))
-            if gs[i].src in self.unrolled:
+            if gs[i].src in self.unrolled and gs[i].src not in said:
+                said.add(gs[i].src)
                 what += f"; loop not rolled: {self.unrolled[gs[i].src]}"
             out.append(f"guard {gs[i].describe()}: {what}; held {held} times")
             i = j + 1

@@ -42,33 +42,62 @@ def roll(g: Graph, differentiable=None, ends_loop=None, why=None) -> Graph:
     differentiable = differentiable or {}
     why = {} if why is None else why
     eqns = list(g.eqns)
-    for src in _loop_sources(eqns, why):
-        if ends_loop is not None and not ends_loop(src):
-            why[src] = ("the loop can end in a way the trace does not see (Python state in its test: `and`, `or`; "
-                        "a `break`, `return` or `raise`; a `for` around it)")
-            continue
-        found = _find(eqns, src, g, differentiable)
-        if isinstance(found, str):
-            why[src] = found
-        else:
-            eqns = found
+    changed = True
+    while changed:  # again once inner loops rolled: the loop around them is seen anew
+        changed = False
+        for src, looped in _loop_sources(eqns):
+            if ends_loop is not None and not ends_loop(src):
+                if looped:
+                    why[src] = ("the loop can end in a way the trace does not see (Python state in its test: "
+                                "`and`, `or`; a `break`, `return` or `raise`; a `for` around it)")
+                continue
+            if not looped:
+                why[src] = "it ran once when traced: a loop is seen from two iterations on"
+                continue
+            # each run of the loop (a loop inside another runs many times) rolls on its own;
+            # the last first, so that rolling one leaves the places of the earlier ones
+            reasons = []
+            for run in reversed(_runs(eqns, src)):
+                found = (_find(eqns, run, g, differentiable) if len(run) > MIN_TRIPS
+                         else "it ran once when traced: a loop is seen from two iterations on")
+                if isinstance(found, str):
+                    reasons.append(found)
+                else:
+                    eqns, changed = found, True
+            if reasons:
+                why[src] = reasons[-1]
+            else:
+                why.pop(src, None)
     return g if len(eqns) == len(g.eqns) and all(a is b for a, b in zip(eqns, g.eqns)) else g.replace(eqns=tuple(eqns))
 
 
-def _loop_sources(eqns, why):
-    """Source lines whose guards decide one way at least MIN_TRIPS times, then the other
-    (`while test:` True, ..., False; `if test: break` False, ..., True)."""
+def _runs(eqns, src):
+    """The places of the guards of line `src`, split into runs of the loop: each decides one
+    way, then the other (`while test:` True, ..., False; `if test: break` False, ..., True)."""
+    places = [i for i, e in enumerate(eqns) if e.op == "guard" and e.src == src]
+    stop = eqns[places[-1]].kw["expected"]  # the decision that ends a run: the last one made
+    runs, run = [], []
+    for i in places:
+        run.append(i)
+        if eqns[i].kw["expected"] == stop:
+            runs.append(run)
+            run = []
+    return runs
+
+
+def _loop_sources(eqns):
+    """Source lines whose guards decide like a loop's test: one way, then the other, in
+    each of its runs; each with whether a run looped at least MIN_TRIPS times."""
     seq = {}
     for e in eqns:
         if e.op == "guard" and e.src is not None and isinstance(e.kw["expected"], bool):
             seq.setdefault(e.src, []).append(e.kw["expected"])
     out = []
     for s, d in seq.items():
-        if len(d) > 1 and all(x == d[0] for x in d[:-1]) and d[-1] != d[0]:
-            if len(d) > MIN_TRIPS:
-                out.append(s)
-            else:
-                why[s] = "it ran once when traced: a loop is seen from two iterations on"
+        ends = [i for i, x in enumerate(d) if x == d[-1]]  # the decision that ends a run: the last one made
+        if len(ends) == len(d):
+            continue  # never looped
+        out.append((s, any(b - a > MIN_TRIPS for a, b in zip([-1] + ends, ends))))
     return out
 
 
@@ -80,9 +109,10 @@ def _shape_of(e, differentiable):
     return e.op, params, ins, outs, e.src, differentiable.get(id(e.out)) if isinstance(e.out, Var) else None
 
 
-def _find(eqns, src, g, differentiable):
-    """The equations with the loop of guard line `src` rolled, or why it does not roll."""
-    pos = [i for i, e in enumerate(eqns) if e.op == "guard" and e.src == src]
+def _find(eqns, pos, g, differentiable):
+    """The equations with the run of a loop whose tests are at places `pos` rolled, or why
+    it does not roll."""
+    src = eqns[pos[0]].src
     n = len(pos) - 1  # iterations: the last decision is the False one
     period = pos[1] - pos[0]
     if any(b - a != period for a, b in zip(pos, pos[1:])):
