@@ -233,7 +233,36 @@ def run(calls=100, repeat=3):
     return table
 
 
-def report(table, calls):
+def tg_long_loop(h, W, n):
+    c = n * 0
+    while c < n:
+        h = (h @ W).tanh() * 0.5 + h * 0.5
+        c = c + 1
+    return (h * h).sum()
+
+
+def memory(n=2000, d=256, every=45):
+    """Peak NumPy memory (tracemalloc) of one gradient call of a loop of n iterations over
+    vectors of d floats: every iteration saved, against the state of every 45th."""
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    h, W = rng.standard_normal(d).astype(np.float32), (rng.standard_normal((d, d)) / np.sqrt(d)).astype(np.float32)
+    out = {}
+    for label, checkpoint in (("transgrad rolled (NumPy)", None), (f"checkpoint={every}", every)):
+        g = tg.grad(tg.compile(tg_long_loop, checkpoint=checkpoint), argnums=(0, 1))
+        g(h, W, np.asarray(n))
+        t = time.perf_counter()
+        g(h, W, np.asarray(n))
+        t = time.perf_counter() - t
+        tracemalloc.start()
+        g(h, W, np.asarray(n))
+        out[label] = (tracemalloc.get_traced_memory()[1], t)
+        tracemalloc.stop()
+    return out
+
+
+def report(table, calls, mem=None):
     lines = ["## Loops whose trip count changes (NOTE [loops])", "",
              f"{calls} calls, each input looping a different number of times (rnn: length drawn in 5 ... {T} of a "
              f"sequence padded to {T}; tutorial loop: inputs of random scale, 0 ... 20 doublings). Total: the whole "
@@ -247,6 +276,11 @@ def report(table, calls):
         scan = row["jax.jit masked lax.scan"]
         lines += ["", f"transgrad JAX, unrolled / rolled: total {unrolled[0] / rolled[0]:.1f}x; rolled JAX per call / "
                   f"masked lax.scan: {rolled[1] / scan[1]:.2f}x.", ""]
+    if mem:
+        lines += ["### memory of a long loop (2,000 iterations over 256 floats; peak NumPy memory of one gradient call)",
+                  "", "| implementation | peak memory | time |", "|---|---:|---:|"]
+        lines += [f"| {k} | {v[0] / 2 ** 20:.2f} MiB | {v[1] * 1e3:.1f} ms |" for k, v in mem.items()]
+        lines.append("")
     return lines
 
 
@@ -254,7 +288,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=100)
     args = parser.parse_args(argv)
-    print("\n".join(report(run(args.calls), args.calls)))
+    print("\n".join(report(run(args.calls), args.calls, memory())))
 
 
 if __name__ == "__main__":

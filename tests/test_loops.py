@@ -410,3 +410,39 @@ def test_pytorch_idioms_inside_loops_match_eager(fn, backend):
     assert all(bool(t.loops) == rolls for t in f.traces), f.traces
     if not rolls:
         assert all("not its operations' alone" in repr(t) for t in f.traces if "looped" in repr(t))
+
+
+# ---- checkpoints: the state of every k-th iteration saved, the rest run again -------------------------
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+@pytest.mark.parametrize("every", [1, 3, 50])
+@pytest.mark.parametrize("fn,argsets", cases(), ids=lambda c: getattr(c, "__name__", ""))
+def test_checkpointed_loops_match_eager(fn, argsets, every, backend):
+    f = tg.compile(fn, backend=backend, checkpoint=every)
+    tol = dict(rtol=1e-4, atol=1e-5) if backend == "numpy" else dict(rtol=2e-3, atol=1e-4)
+    for args in argsets:
+        v1, g1 = grads(f, args)
+        v2, g2 = grads(fn, args)
+        np.testing.assert_allclose(v1, v2, rtol=tol["rtol"] / 10)
+        for a, b in zip(g1, g2):
+            np.testing.assert_allclose(a, b, **tol)
+    assert all(t.loops for t in f.traces)
+
+
+def test_a_checkpointed_loop_saves_every_kth_state_and_runs_each_stretch_again():
+    f = tg.compile(recurrence, checkpoint=3)
+    h = rng.standard_normal(4).astype(np.float32)
+    code = f.code(tg.tensor(h * 0.1, requires_grad=True), tg.tensor(W4, requires_grad=True), tg.tensor(U4),
+                  tg.tensor(h))
+    assert "if trips % 3 == 0: h_saved.append(h_1)" in code and "tanh_saved" not in code.split("def ")[1]
+    assert "for i in reversed(range(0, trips, 3)):" in code and "m = min(3, trips - i)" in code
+    check_grads(tg.compile(recurrence, checkpoint=3), [np.asarray(a, np.float64) for a in (h * 0.1, W4, U4, h)],
+                order=1, rtol=1e-4, atol=1e-6)
+    # second order through the recomputed stretches
+    g = tg.compile(newton_sqrt, checkpoint=2)
+    a = tg.tensor([2.0, 5.0, 9.0], requires_grad=True)
+    (d,) = tg.autograd.grad(g(a), a, create_graph=True)
+    (dd,) = tg.autograd.grad((d * d).sum(), a)
+    np.testing.assert_allclose(d.detach().numpy(), 0.5 / np.sqrt([2.0, 5.0, 9.0]), rtol=1e-3)
+    np.testing.assert_allclose(dd.numpy(), -0.25 / np.array([2.0, 5.0, 9.0]) ** 2, rtol=2e-2)
+    with pytest.raises(ValueError, match="checkpoint=0"):
+        tg.compile(recurrence, checkpoint=0)

@@ -9,7 +9,7 @@ from .compiled import CompiledFunction, GradFunction
 
 
 def compile(fn: Optional[Callable] = None, *, backend: str = "numpy", cache_size: int = 16,
-            device=None, loops: str = "roll") -> CompiledFunction:
+            device=None, loops: str = "roll", checkpoint: Optional[int] = None) -> CompiledFunction:
     """Compile `fn` per control-flow path into generated Python (NumPy) or XLA (JAX) code.
 
     The first call with a new signature (shapes, dtypes, requires_grad flags, values of
@@ -20,7 +20,9 @@ def compile(fn: Optional[Callable] = None, *, backend: str = "numpy", cache_size
     of the generated code, one program for every trip count (on JAX, every count below
     the capacity of its buffers, which a retrace doubles); `loops="unroll"` keeps one
     straight-line trace per trip count. `tg.grad(tg.compile(f, loops="unroll"))` takes
-    the switch along.
+    the switch along. With `checkpoint=k` a rolled loop saves only the state of every k-th
+    iteration; the backward runs each stretch of k iterations again before going back
+    through it (memory for about trips/k + k iterations instead of trips).
 
     >>> import transgrad as tg
     >>> @tg.compile
@@ -37,10 +39,12 @@ def compile(fn: Optional[Callable] = None, *, backend: str = "numpy", cache_size
     CacheInfo(hits=0, misses=1, retraces=0, size=1)
     """
     if fn is None:
-        return functools.partial(compile, backend=backend, cache_size=cache_size, device=device, loops=loops)
+        return functools.partial(compile, backend=backend, cache_size=cache_size, device=device, loops=loops,
+                                 checkpoint=checkpoint)
     if isinstance(fn, CompiledFunction):
         return fn
-    return CompiledFunction(fn, backend=backend, cache_size=cache_size, device=device, loops=loops)
+    return CompiledFunction(fn, backend=backend, cache_size=cache_size, device=device, loops=loops,
+                            checkpoint=checkpoint)
 
 
 def grad(f: Callable, argnums: Union[int, Sequence[int]] = 0, *, backend: Optional[str] = None) -> GradFunction:

@@ -77,15 +77,16 @@ def _while(e, ins, call):
     body, k = e.kw["body"], e.kw["carried"]
     carried, invariants = list(ins[:k]), list(ins[k:])
     saved = [[] for _ in body.outputs[k:]]
-    n, cap = 0, e.kw.get("capacity")
+    n, cap, every = 0, e.kw.get("capacity"), e.kw.get("every") or 1
     while cap is None or n < cap:
         try:
             outs = run(body, carried + invariants, call)
         except _Exit:
             break
         carried = outs[:k]
-        for s, v in zip(saved, outs[k:]):
-            s.append(v)
+        if n % every == 0:  # checkpoints: the state of every k-th iteration only
+            for s, v in zip(saved, outs[k:]):
+                s.append(v)
         n += 1
     stacks = [_stack(s, v, call) for s, v in zip(saved, e.outs[k + 1:])]
     return carried + [np.asarray(n, np.int64)] + stacks
@@ -104,6 +105,12 @@ def _stack(values, var, call):
 def _for_reversed(e, ins, call):
     body, k, s = e.kw["body"], e.kw["carried"], e.kw["stacked"]
     n, carried, stacks, invariants = int(ins[0]), list(ins[1:1 + k]), ins[1 + k:1 + k + s], list(ins[1 + k + s:])
+    every = e.kw.get("every")
+    if every:  # segments of `every` iterations from the last: rows are their first states, then their length
+        for start in reversed(range(0, n, every)):
+            m = np.asarray(min(every, n - start), np.int32)
+            carried = run(body, carried + [st[start // every] for st in stacks] + [m] + invariants, call)
+        return carried
     for i in range(n - 1, -1, -1):
         carried = run(body, carried + [st[i] for st in stacks] + invariants, call)
     return carried

@@ -92,6 +92,9 @@ class Eqn(NamedTuple):
     - `for_reversed[body, carried=k, stacked=s]`: ins are the count n, k carried values, s
       stacks, then the invariants; `body` maps (carried, the stacks' rows i, invariants) to
       new carried for i = n-1 ... 0. outs: the final carried values.
+    - `every=K` (checkpoints): a while saves its stacks every K-th iteration only, and a
+      for_reversed runs over segments of K iterations, the last first: its body maps
+      (carried, the rows of the segment, its length m, invariants) to new carried.
 
     A stack's leading dimension is the trip count, known only when the program runs: its
     Var's shape says 0 there; or the capacity C, rows past the trip count being zeros."""

@@ -337,6 +337,11 @@ def _tuple(names):
     return cst.Tuple([cst.Element(cst.Name(n)) for n in names], lpar=[], rpar=[])
 
 
+def _op(a, op, b):
+    """`a <op> b`, an int `b` written as a literal."""
+    return cst.BinaryOperation(a, op, cst.Integer(str(b)) if isinstance(b, int) else b)
+
+
 def _pack(nodes):
     """`(a, b)` (or `a`): a loop's state."""
     return nodes[0] if len(nodes) == 1 else cst.Tuple([cst.Element(x) for x in nodes])
@@ -353,9 +358,10 @@ def _def(name, params, indent):
     return indent + _MODULE.code_for_node(node).split("\n", 1)[0] + "\n"
 
 
-def _taken_over(x, o, dying, fixed, block):
-    """The name of a loop's result `o`: its start value's, when that dies at the loop."""
-    if type(x) is Var and any(v is x for v in dying) and id(x) not in fixed:
+def _taken_over(x, o, dying, fixed, block, read_inside):
+    """The name of a loop's result `o`: its start value's, when that dies at the loop (and
+    the loop reads it as nothing else)."""
+    if type(x) is Var and any(v is x for v in dying) and id(x) not in fixed and id(x) not in read_inside:
         dying[:] = [v for v in dying if v is not x]
         return block.name_of[id(x)]
     return block.ns.create(o.hint)
@@ -405,10 +411,18 @@ def _lax_loop_lines(block, e, dying, fixed, indent):
         lines.append(_stmt(cst.Assign([cst.AssignTarget(_tuple(state))], cst.Name("state")), inner))
         step = dce(body.replace(eqns=body.eqns[:exit_at] + body.eqns[exit_at + 1:]))
         lines += block.statements(step.replace(inputs=body.inputs), kept, body_fixed, inner, src=e.src)
+        every = e.kw.get("every")
+        row = cst.Name(count) if not every else _op(cst.Name(count), cst.FloorDivide(), every)
         for st, v in zip(stacks, body.outputs[k:]):  # h_saved = h_saved.at[trips].set(h)
-            at = cst.Subscript(cst.Attribute(cst.Name(st), cst.Name("at")),
-                               [cst.SubscriptElement(cst.Index(cst.Name(count)))])
-            put = cst.Call(cst.Attribute(at, cst.Name("set")), [cst.Arg(cst.Name(name_of[id(v)]))])
+            at = cst.Subscript(cst.Attribute(cst.Name(st), cst.Name("at")), [cst.SubscriptElement(cst.Index(row))])
+            value = cst.Name(name_of[id(v)])
+            if every:  # checkpoints: only the first iteration of every K writes its row
+                first = cst.Comparison(_op(cst.Name(count), cst.Modulo(), every),
+                                       [cst.ComparisonTarget(cst.Equal(), cst.Integer("0"))])
+                old = cst.Subscript(cst.Name(st), [cst.SubscriptElement(cst.Index(row))])
+                value = cst.Call(cst.Attribute(cst.Name("xp"), cst.Name("where")),
+                                 [cst.Arg(first), cst.Arg(value), cst.Arg(old)])
+            put = cst.Call(cst.Attribute(at, cst.Name("set")), [cst.Arg(value)])
             lines.append(_stmt(cst.Assign([cst.AssignTarget(cst.Name(st))], put), inner))
         new = ([cst.Name(name_of[id(v)]) for v in body.outputs[:k]]
                + [cst.BinaryOperation(cst.Name(count), cst.Add(), cst.Integer("1"))] + [cst.Name(st) for st in stacks])
@@ -419,26 +433,40 @@ def _lax_loop_lines(block, e, dying, fixed, indent):
         call = cst.Call(cst.Attribute(cst.Name("lax"), cst.Name("while_loop")),
                         [cst.Arg(cst.Name(test_fn)), cst.Arg(cst.Name(body_fn)),
                          cst.Arg(cst.Tuple([cst.Element(x) for x in start]))])
-        results = [_taken_over(x, o, dying, fixed, block) for x, o in zip(ins[:k], e.outs)] + [count] + stacks
+        results = [_taken_over(x, o, dying, fixed, block, {id(v) for v in ins[k:]})
+                   for x, o in zip(ins[:k], e.outs)] + [count] + stacks
     else:
         count = name_of[id(e.ins[0])]
         step_fn, i = ns.create("loop_step"), ns.create("i")
         lines.append(_def(step_fn, [i, "state"], indent))
         lines.append(_stmt(cst.Assign([cst.AssignTarget(_tuple(carried))], cst.Name("state")), inner))
-        back = cst.BinaryOperation(cst.BinaryOperation(cst.Name(count), cst.Subtract(), cst.Integer("1")),
-                                   cst.Subtract(), cst.Name(i))  # iterations in reverse: trips - 1 - i
+        every = e.kw.get("every")
+        steps = cst.Name(count) if not every else _op(_op(cst.Name(count), cst.Add(), every - 1), cst.FloorDivide(),
+                                                       every)  # segments: (trips + K - 1) // K
+        back = _op(_op(steps, cst.Subtract(), 1), cst.Subtract(), cst.Name(i))  # in reverse: trips - 1 - i
+        if every:
+            seg = ns.create("segment")
+            lines.append(_stmt(cst.Assign([cst.AssignTarget(cst.Name(seg))], back), inner))
+            back = cst.Name(seg)
         for bv, st in zip(body.inputs[k:k + s], ins[k:k + s]):  # this iteration's row of each stack
             name_of[id(bv)] = ns.create(bv.hint)
             row = cst.Subscript(cst.Name(name_of[id(st)]), [cst.SubscriptElement(cst.Index(back))])
             lines.append(_stmt(cst.Assign([cst.AssignTarget(cst.Name(name_of[id(bv)]))], row), inner))
+        if every:  # the segment's length: m = min(K, trips - segment * K)
+            m = body.inputs[k + s]
+            name_of[id(m)] = ns.create(m.hint)
+            left = _op(cst.Name(count), cst.Subtract(), _op(back, cst.Multiply(), every))
+            lines.append(_stmt(cst.Assign([cst.AssignTarget(cst.Name(name_of[id(m)]))], cst.Call(
+                cst.Attribute(cst.Name("xp"), cst.Name("minimum")), [cst.Arg(cst.Integer(str(every))), cst.Arg(left)])),
+                inner))
         lines += block.statements(body, kept, body_fixed, inner, src=e.src)
         new = [cst.Name(name_of[id(v)]) for v in body.outputs]
         lines.append(_stmt(cst.Return(_pack(new)), inner))
         start = [cst.Name(name_of[id(x)]) for x in ins[:k]]
         call = cst.Call(cst.Attribute(cst.Name("lax"), cst.Name("fori_loop")),
-                        [cst.Arg(cst.Integer("0")), cst.Arg(cst.Name(count)), cst.Arg(cst.Name(step_fn)),
+                        [cst.Arg(cst.Integer("0")), cst.Arg(steps), cst.Arg(cst.Name(step_fn)),
                          cst.Arg(_pack(start))])
-        results = [_taken_over(x, o, dying, fixed, block) for x, o in zip(ins[:k], e.outs)]
+        results = [_taken_over(x, o, dying, fixed, block, {id(v) for v in ins[k:]}) for x, o in zip(ins[:k], e.outs)]
     lines.append(_stmt(cst.Assign([cst.AssignTarget(_tuple(results))], call), indent))
     for o, n in zip(e.outs, results):
         name_of[id(o)] = n
@@ -458,9 +486,11 @@ def _loop_lines(block, e, dying, fixed, indent):
     loop = e.op == "while"
     ins = e.ins[1:] if not loop else e.ins  # for_reversed: the count comes first
     carried_names, lines = [], []
+    read_inside = {id(x) for x in ins[k:]}  # stacks and invariants keep their names
     for c in range(k):
         x, bv = ins[c], body.inputs[c]
-        if type(x) is Var and x in dying and id(x) not in fixed:  # the start value dies here: its name carries on
+        if type(x) is Var and x in dying and id(x) not in fixed and id(x) not in read_inside:
+            # the start value dies here: its name carries on
             name = name_of[id(x)]
             dying = [v for v in dying if v is not x]
         else:
@@ -482,21 +512,38 @@ def _loop_lines(block, e, dying, fixed, indent):
     else:
         count = name_of[id(e.ins[0])]
         step = ns.create("i")
-        rng = cst.Call(cst.Name("reversed"), [cst.Arg(cst.Call(cst.Name("range"), [cst.Arg(cst.Name(count))]))])
+        every = e.kw.get("every")
+        span = [cst.Arg(cst.Name(count))] if not every else [cst.Arg(cst.Integer("0")), cst.Arg(cst.Name(count)),
+                                                            cst.Arg(cst.Integer(str(every)))]
+        rng = cst.Call(cst.Name("reversed"), [cst.Arg(cst.Call(cst.Name("range"), span))])
         head = cst.For(cst.Name(step), rng, cst.IndentedBlock([cst.SimpleStatementLine([cst.Pass()])]))
         s = e.kw["stacked"]
+        at = cst.Name(step) if not every else cst.BinaryOperation(cst.Name(step), cst.FloorDivide(),
+                                                                 cst.Integer(str(every)))
         for bv, st in zip(body.inputs[k:k + s], ins[k:k + s]):  # this iteration's row of each stack
             name_of[id(bv)] = ns.create(bv.hint)
-            row = cst.Subscript(cst.Name(name_of[id(st)]), [cst.SubscriptElement(cst.Index(cst.Name(step)))])
+            row = cst.Subscript(cst.Name(name_of[id(st)]), [cst.SubscriptElement(cst.Index(at))])
             body_lines.append(_line(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name_of[id(bv)]))],
                                                                         row)]), inner))
+        if every:  # the segment's length: m = min(K, trips - i)
+            m = body.inputs[k + s]
+            name_of[id(m)] = ns.create(m.hint)
+            left = cst.BinaryOperation(cst.Name(count), cst.Subtract(), cst.Name(step))
+            body_lines.append(_stmt(cst.Assign([cst.AssignTarget(cst.Name(name_of[id(m)]))], cst.Call(
+                cst.Name("min"), [cst.Arg(cst.Integer(str(every))), cst.Arg(left)])), inner))
     kept = {id(v) for v in body.inputs}
     body_fixed = {id(v) for v in body.inputs[invariant_at:]} | fixed
     body_lines += block.statements(body, kept, body_fixed, inner, src=e.src)
     if loop:
+        every = e.kw.get("every")
         for st, v in zip(stacks, body.outputs[k:]):
             append = cst.Call(cst.Attribute(cst.Name(st), cst.Name("append")), [cst.Arg(cst.Name(name_of[id(v)]))])
-            body_lines.append(_line(cst.SimpleStatementLine([cst.Expr(append)]), inner))
+            node = cst.SimpleStatementLine([cst.Expr(append)])
+            if every:  # checkpoints: `if trips % K == 0: h_saved.append(h)`
+                node = cst.If(cst.Comparison(cst.BinaryOperation(cst.Name(count), cst.Modulo(), cst.Integer(str(every))),
+                                             [cst.ComparisonTarget(cst.Equal(), cst.Integer("0"))]),
+                              cst.SimpleStatementSuite([cst.Expr(append)]))
+            body_lines.append(_line(node, inner))
     body_lines += _assign(carried_names, [name_of[id(v)] for v in body.outputs[:k]], inner)
     if loop:
         body_lines.append(_line(cst.SimpleStatementLine([cst.AugAssign(cst.Name(count), cst.AddAssign(), cst.Integer("1"))]),

@@ -69,13 +69,13 @@ _SHARED = weakref.WeakKeyDictionary()  # code object -> {(backend, device, cache
 _SHARED_LOCK = threading.Lock()
 
 
-def _shared(fn, backend, device, cache_size, loops):
+def _shared(fn, backend, device, cache_size, loops, checkpoint):
     code = getattr(getattr(fn, "__func__", fn), "__code__", None)
     if code is None:  # another kind of callable: a cache of its own
         return _Shared()
     with _SHARED_LOCK:
         per_code = _SHARED.setdefault(code, {})
-        return per_code.setdefault((backend.name, device, cache_size, loops), _Shared())
+        return per_code.setdefault((backend.name, device, cache_size, loops, checkpoint), _Shared())
 
 
 def _signature_meta(shared, fn):
@@ -92,7 +92,7 @@ def _signature_meta(shared, fn):
 class CompiledFunction:
     """A function compiled per control-flow path; see `tg.compile`."""
 
-    def __init__(self, fn, backend="numpy", cache_size=16, device=None, loops="roll"):
+    def __init__(self, fn, backend="numpy", cache_size=16, device=None, loops="roll", checkpoint=None):
         if inspect.isroutine(fn):
             functools.update_wrapper(self, fn)
         else:  # a callable object (a Module): its attributes stay its own
@@ -106,8 +106,11 @@ class CompiledFunction:
         self.cache_size = cache_size
         if loops not in ("roll", "unroll"):
             raise ValueError(f"compile: loops={loops!r}; use 'roll' (one program for every trip count) or 'unroll'")
-        self.loops = loops
-        self._shared = _shared(fn, self.backend, device, cache_size, loops)
+        if checkpoint is not None and (not isinstance(checkpoint, int) or isinstance(checkpoint, bool) or checkpoint < 1):
+            raise ValueError(f"compile: checkpoint={checkpoint!r}; use a positive int k (save the state of every "
+                             "k-th iteration of a rolled loop, recompute the others in the backward) or None")
+        self.loops, self.checkpoint = loops, checkpoint
+        self._shared = _shared(fn, self.backend, device, cache_size, loops, checkpoint)
         self._traces = self._shared.traces
         self._lock = self._shared.lock
         self._name, self._positional, self._varargs = self._shared.meta or _signature_meta(self._shared, fn)
@@ -359,7 +362,7 @@ class CompiledFunction:
         name_from_source(tracer.eqns)
         captures, env = _sources(self.fn, tracer.captured, self.__name__)
         return Trace(self._name, key, leaves, tracer, traced, outs, tree, captures, env, self.backend, self.device,
-                     self.loops)
+                     self.loops, self.checkpoint)
 
 
 def _sources(fn, captured, name):

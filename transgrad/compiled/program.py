@@ -85,7 +85,7 @@ class Trace:
     """One cached path: its signature, guards, generated code and counters."""
 
     def __init__(self, name, signature, leaves, tracer, traced, outs, tree, captures, env, backend, device,
-                 loops="roll"):
+                 loops="roll", checkpoint=None):
         self.name, self.signature = name, signature
         self.backend, self.device = backend, device
         self.arg_names = [leaf[0] for leaf in leaves]
@@ -125,7 +125,7 @@ class Trace:
                   if t._requires_grad and t.dtype.kind == "f" and targets and k not in self.freed]
         self.capacity = {}  # guard index -> the capacity of a rolled loop's buffers it checks
         self.unrolled = {}  # Src of a loop's test -> why it stays unrolled
-        self.loops = self._roll(tracer, outs, wanted) if loops == "roll" else ()
+        self.loops = self._roll(tracer, outs, wanted, checkpoint) if loops == "roll" else ()
         if not self.loops:
             self.raw_backward = {k: _backward_of(tracer, outs[k], targets, f"{name}_backward") for k in wanted}
         self.fn = None  # the forward program, generated on first use (tg.grad needs only a joint one)
@@ -133,7 +133,7 @@ class Trace:
         # per differentiable output k: (Callee of its backward, which diff inputs it returns)
         self.backward_programs, self.residuals, self.ops = {}, {}, {}
 
-    def _roll(self, tracer, outs, wanted):
+    def _roll(self, tracer, outs, wanted, checkpoint=None):
         """Loops found in the trace become loops of its programs (NOTE [loops]): the forward
         rolled, each backward the VJP of the rolled forward. The sources of the rolled
         loops; () when none rolls, or when the tape's gradient is not its equations' (a
@@ -153,7 +153,7 @@ class Trace:
         if self.backend.name != "numpy":  # XLA: saved values go into buffers of a fixed size
             trips = max(sum(1 for x in self.guards if x.src == src) for src in loops)
             capacity = max(MIN_CAPACITY, 1 << (2 * trips - 1).bit_length())
-        stacks = Stacks(capacity)
+        stacks = Stacks(capacity, checkpoint)
         self.raw_backward = {k: vjp(rolled, self.diff_inputs, [k], tracer.flows, stacks).replace(
             name=f"{self.name}_backward") for k in wanted}
         self.fwd_eqns = []

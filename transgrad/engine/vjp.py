@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Eqn, Graph, Src, Var
+from ..ir import Eqn, Graph, Lit, Src, Var
 from ..ops import OPS
 from ..passes import dce
 from ..tensor import apply, new
@@ -23,15 +23,16 @@ class Stacks:
     a `capacity`, each stack is a buffer of that many rows (XLA needs static shapes) and
     the loop runs at most `capacity` times; without, a stack grows with the loop."""
 
-    def __init__(self, capacity=None):
-        self.capacity = capacity
+    def __init__(self, capacity=None, every=None):
+        self.capacity, self.every = capacity, every  # every: checkpoint the state of every k-th iteration
         self.wanted = {}  # id(body Graph) -> {id(body Var): (body Var, stack Var)}
 
     def of(self, body, v):
         """The stack of body value `v` over the iterations (a Var of the forward graph)."""
         table = self.wanted.setdefault(id(body), {})
         if id(v) not in table:
-            table[id(v)] = (v, Var((self.capacity or 0,) + v.shape, v.dtype, v.hint + "_saved"))
+            rows = -(-self.capacity // (self.every or 1)) if self.capacity else 0
+            table[id(v)] = (v, Var((rows,) + v.shape, v.dtype, v.hint + "_saved"))
         return table[id(v)][1]
 
     def save(self, g: Graph) -> Graph:
@@ -42,7 +43,8 @@ class Stacks:
             if table:
                 body = e.kw["body"]
                 body = body.replace(outputs=body.outputs + tuple(v for v, _ in table.values()))
-                cap = (("capacity", self.capacity),) if self.capacity else ()
+                cap = ((("capacity", self.capacity),) if self.capacity else ()) + (
+                    (("every", self.every),) if self.every else ())
                 e = Eqn("while", e.ins, (("body", body), ("carried", e.kw["carried"])) + cap,
                         e.outs + tuple(s for _, s in table.values()), e.src)
                 self.wanted[id(body)] = table
@@ -124,6 +126,8 @@ def _while_vjp(tr, e, cot, value, flows, stacks):
     finals = {c: cot.pop(id(e.outs[c]), None) for c in seeded}
     if not any(finals.values()):
         return
+    if stacks.every:
+        return _checkpointed_vjp(tr, e, cot, value, flows, stacks, seeded, finals)
     step = body.replace(eqns=tuple(q for q in body.eqns if q.op != "exit"))
     wrt = [i for i, v in enumerate(body.inputs) if v.dtype.kind == "f"]
     back = vjp(step, wrt, seeded, flows)
@@ -156,18 +160,77 @@ def _while_vjp(tr, e, cot, value, flows, stacks):
         eqns.append(Eqn("add", (a, sub.get(id(grads[i]), grads[i])), (), total, e.src and Src(e.src.file, e.src.line, True)))
         new_acc.append(total)
     rbody = Graph(tuple(g_in + acc_in + rows + fixed_in), tuple(eqns), tuple(new_g + new_acc), name="body_backward")
+    stack_args = [value(stacks.of(body, v)) for v in stacked]
+    fixed_args = [value(e.ins[invariant_at[id(v)]]) for v in fixed]
+    _reverse_loop(tr, e, cot, value, seeded, finals, sums, rbody, stack_args, fixed_args, ())
+
+
+def _checkpointed_vjp(tr, e, cot, value, flows, stacks, seeded, finals):
+    """A while's VJP that reads the state of every `every`-th iteration only: a
+    `for_reversed` over segments of `every` iterations, each running its segment forward
+    again from the saved state (saving what its own VJP reads), then that VJP."""
+    body, k, every = e.kw["body"], e.kw["carried"], stacks.every
+    # the segment: m iterations from a saved state, counted by j instead of the loop's test
+    state = [Var(v.shape, v.dtype, v.hint) for v in body.inputs[:k]]
+    m, j0 = Var((), np.dtype("int32"), "m"), Var((), np.dtype("int32"), "j")
+    inv = [Var(v.shape, v.dtype, v.hint) for v in body.inputs[k:]]
+    j, go, j1 = Var((), np.dtype("int32"), "j"), Var((), np.dtype(bool), "go"), Var((), np.dtype("int32"), "j")
+    inner = body.replace(inputs=body.inputs[:k] + (j,) + body.inputs[k:] + (m,), eqns=(
+        Eqn("lt", (j, m), (), go), Eqn("exit", (go,), (("stop", False),), ()),
+        *(q for q in body.eqns if q.op != "exit"), Eqn("add", (j, Lit(1)), (), j1)),
+        outputs=body.outputs[:k] + (j1,))
+    ends = [Var(v.shape, v.dtype, v.hint) for v in body.outputs[:k]]
+    run = Eqn("while", tuple(state) + (j0,) + tuple(inv) + (m,), (("body", inner), ("carried", k + 1)),
+              tuple(ends) + (Var((), np.dtype("int32"), "j"), Var((), np.dtype("int64"), "trips")), e.src)
+    seg = Graph(tuple(state) + (m,) + tuple(inv),
+                (Eqn("full", (), (("shape", ()), ("value", 0), ("dtype", np.dtype("int32"))), j0), run), tuple(ends))
+    wrt = [i for i, v in enumerate(seg.inputs) if v.dtype.kind == "f"]
+    inner_stacks = Stacks(every if stacks.capacity else None)
+    back = vjp(seg, wrt, seeded, flows, inner_stacks)
+    forward = inner_stacks.save(seg)
+    grads = dict(zip(wrt, back.outputs))
+    sums = [i for i in wrt if i > k and grads[i] is not None]
+    g_in = [Var(body.outputs[c].shape, body.outputs[c].dtype, "g_" + body.outputs[c].hint) for c in seeded]
+    acc_in = [Var(seg.inputs[i].shape, seg.inputs[i].dtype, "g_" + seg.inputs[i].hint) for i in sums]
+    sub = {id(s): g for s, g in zip(back.inputs[:len(seeded)], g_in)}
+    eqns = list(forward.eqns) + [q._replace(ins=tuple(sub.get(id(x), x) if type(x) is Var else x for x in q.ins))
+                                 for q in back.eqns]
+    new_g = []
+    for c, gv in zip(seeded, g_in):
+        out = grads.get(c)
+        if out is None:
+            out = Var(gv.shape, gv.dtype, gv.hint)
+            eqns.append(Eqn("full", (), (("shape", gv.shape), ("value", 0.0), ("dtype", gv.dtype)), out))
+        new_g.append(sub.get(id(out), out))
+    new_acc = []
+    for i, a in zip(sums, acc_in):
+        total = Var(a.shape, a.dtype, a.hint)
+        eqns.append(Eqn("add", (a, grads[i]), (), total, e.src and Src(e.src.file, e.src.line, True)))
+        new_acc.append(total)
+    rbody = Graph(tuple(g_in + acc_in) + tuple(state) + (m,) + tuple(inv), tuple(eqns), tuple(new_g + new_acc),
+                  name="segment_backward")
+    stack_args = [value(stacks.of(body, v)) for v in body.inputs[:k]]  # the saved states
+    fixed_args = [value(x) for x in e.ins[k:]]
+    _reverse_loop(tr, e, cot, value, seeded, finals, [i - 1 for i in sums], rbody, stack_args, fixed_args,
+                  (("every", every),))
+
+
+def _reverse_loop(tr, e, cot, value, seeded, finals, sums, rbody, stack_args, fixed_args, params):
+    """Record the `for_reversed` of while `e` with body `rbody`, and send the cotangents it
+    computes to the while's inputs: its states', then the sums of its invariants'
+    (`sums`: their places among the body's inputs)."""
+    body, k = e.kw["body"], e.kw["carried"]
     tr.src = Src(e.src.file, e.src.line, grad=True) if e.src else False
     count = value(e.outs[k])
     starts = [_sum(finals[c]) if finals[c] else _zeros(body.outputs[c]) for c in seeded]
     starts += [_zeros(body.inputs[i]) for i in sums]
-    for t, v in zip(starts, g_in + acc_in):
+    carried = rbody.inputs[:len(starts)]
+    for t, v in zip(starts, carried):
         tr.vars[id(t)].hint = v.hint
-    stack_args = [value(stacks.of(body, v)) for v in stacked]
-    fixed_args = [value(e.ins[invariant_at[id(v)]]) for v in fixed]
-    outs = [new(np.zeros(v.shape, v.dtype)) for v in new_g + new_acc]
+    outs = [new(np.zeros(v.shape, v.dtype)) for v in carried]
     tr.record_many("for_reversed", [count] + starts + stack_args + fixed_args,
-                   (("body", rbody), ("carried", len(starts)), ("stacked", len(stack_args))), outs,
-                   [v.hint for v in g_in + acc_in])
+                   (("body", rbody), ("carried", len(starts)), ("stacked", len(stack_args))) + params, outs,
+                   [v.hint for v in carried])
     for c, t in zip(seeded, outs):
         x = e.ins[c]
         if type(x) is Var and x.dtype.kind == "f":

@@ -10,8 +10,8 @@ _STAYS = ("guard", "exit") + LOOPS
 def hoist(g: Graph) -> Graph:
     """`g` with the invariant equations of its loops' bodies moved before the loops.
 
-    A body's invariants are its inputs after the carried values (and, in `for_reversed`,
-    after the stacks' rows). An equation that reads only invariants, literals and other
+    A body's invariants are its last inputs (after the carried values, and in
+    `for_reversed` the stacks' rows). An equation that reads only invariants, literals and other
     hoisted values computes the same value in every iteration; hoisted, its result is one
     more invariant of the loop. Everything is pure, so running it once even when the loop
     runs no iteration changes no result.
@@ -26,9 +26,9 @@ def hoist(g: Graph) -> Graph:
 
 def _hoisted(e):
     body = e.kw["body"]
-    first_invariant = e.kw["carried"] + e.kw.get("stacked", 0)
     ins = e.ins[1:] if e.op == "for_reversed" else e.ins
-    outer = {id(v): x for v, x in zip(body.inputs[first_invariant:], ins[first_invariant:])}
+    invariants = ins[e.kw["carried"] + e.kw.get("stacked", 0):]  # the body's last inputs
+    outer = {id(v): x for v, x in zip(body.inputs[len(body.inputs) - len(invariants):], invariants)}
     moved, kept = [], []
     for q in body.eqns:
         if q.op not in _STAYS and all(not isinstance(x, Var) or id(x) in outer for x in q.ins):

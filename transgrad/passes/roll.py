@@ -9,7 +9,8 @@ prefix, `while` equation, suffix (the equation is documented in ir.py): its body
 iteration, its carried values what an iteration hands the next, its exit the loop's test.
 The program then holds for every trip count, and the loop's guards are gone: the loop
 itself decides. The backward is a `for_reversed` equation made by the VJP of the body
-(engine/vjp.py), reading the values each iteration saved.
+(engine/vjp.py), reading the values each iteration saved (or, with checkpoints, running
+each stretch of k iterations again from the state saved at its start).
 
 When only the first iteration differs, in where gradients flow (it reads a tensor that needs
 no gradient, the next ones its result), it is peeled: it stays before the loop, and the
