@@ -26,3 +26,9 @@ def mlp(x, w1, w2):
     logits = h @ w2
     loss = -logits.log_softmax(dim=1)[:, 0].mean()
     return loss
+
+
+def rnn(h, W, U, x):
+    while h.norm() < 20:
+        h = (h @ W + x @ U).tanh() * 1.5 + h
+    return (h * h).sum()

@@ -56,7 +56,8 @@ def test_mlp_backward_golden():
     check_golden("mlp_backward", tg.backward_code(golden_cases.mlp(x, w1, w2)))
 
 
-@pytest.mark.parametrize("name", ["tutorial_backward", "tutorial_loop_backward", "mlp_backward"])
+@pytest.mark.parametrize("name", ["tutorial_backward", "tutorial_loop_backward", "mlp_backward", "compiled_rnn_numpy",
+                                  "compiled_rnn_jax"])
 def test_golden_files_are_valid_python(name):
     with open(os.path.join(GOLDEN, name + ".py")) as f:
         cst.parse_module(f.read())

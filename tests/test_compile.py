@@ -515,3 +515,40 @@ def test_export_writes_the_backward_f_code_prints():
     exec(module, ns)
     out, y = ns["tutorial_forward_0"](np.ones((2, 2), np.float32))
     np.testing.assert_allclose(ns["tutorial_backward_0"](np.float32(1.0), y), np.full((2, 2), 4.5))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_golden_rolled_loop_and_its_values(backend):
+    """A rolled loop (NOTE [loops]): the pinned code keeps the loop, and the pinned NumPy
+    forward and backward give jax.grad's gradients (JAX differentiating the Python loop)."""
+    import jax
+    import jax.numpy as jnp
+
+    from golden_cases import rnn
+    from test_codegen import check_golden
+
+    rng = np.random.default_rng(4)
+    h, x = rng.standard_normal(4).astype(np.float32) * 0.3, rng.standard_normal(4).astype(np.float32)
+    W, U = (rng.standard_normal((2, 4, 4)) * 0.5).astype(np.float32)
+    f = tg.compile(rnn, backend=backend)
+    src = f.code(tg.tensor(h, requires_grad=True), tg.tensor(W, requires_grad=True), tg.tensor(U, requires_grad=True),
+                 tg.tensor(x))
+    check_golden(f"compiled_rnn_{backend}", src)
+    if backend != "numpy":
+        return
+    from transgrad.backends import load, numpy as np_backend
+
+    fns = load(src, "golden", np_backend.NAMESPACE)
+
+    def jnp_rnn(h, W, U):
+        while jnp.linalg.norm(h) < 20:
+            h = jnp.tanh(h @ W + x @ U) * 1.5 + h
+        return jnp.sum(h * h)
+
+    for s in (1.0, 0.1, 3.0):  # different trip counts, one pinned program
+        out = fns["rnn_forward"](h * s, W, U, x)
+        grads = fns["rnn_backward"](np.float32(1.0), *out[1:])
+        want = jax.grad(jnp_rnn, argnums=(0, 1, 2))(h * s, W, U)
+        np.testing.assert_allclose(out[0], jnp_rnn(h * s, W, U), rtol=1e-5)
+        for g, w in zip(grads, want):  # float32 both: to 1e-5 of the largest entry
+            np.testing.assert_allclose(g, np.asarray(w), rtol=1e-4, atol=1e-5 * float(np.abs(w).max()))
