@@ -294,7 +294,8 @@ class Trace:
         caps = {self.guards[i].src: c for i, c in self.capacity.items()}
         out = [f"loop {s.text and '`' + s.text + '` ' or ''}at line {s.line}: rolled (one program for every trip "
                f"count{f' below {caps[s]}' if s in caps else ''})" for s in self.loops]
-        i, gs, said = 0, [g for g in self.guards if g.src not in self.loops], set()
+        checked = {e.kw["index"] for e in self.fwd_eqns if e.op == "guard"}  # those a rolled loop decides are gone
+        i, gs, said = 0, [g for g in self.guards if g.index in checked and g.how != "capacity"], set()
         while i < len(gs):
             j = i
             while j + 1 < len(gs) and gs[j + 1].src == gs[i].src:
