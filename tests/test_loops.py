@@ -436,3 +436,68 @@ def test_a_checkpointed_loop_saves_every_kth_state_and_runs_each_stretch_again()
     np.testing.assert_allclose(dd.numpy(), -0.25 / np.array([2.0, 5.0, 9.0]) ** 2, rtol=2e-2)
     with pytest.raises(ValueError, match="checkpoint=0"):
         tg.compile(recurrence, checkpoint=0)
+
+
+# ---- counted loops: no tensor test, the traced count --------------------------------------------------
+XS = rng.standard_normal((300, 4)).astype(np.float32)  # long enough to roll (MIN_COUNTED_OPS)
+
+
+def rnn_over_rows(h, W, U, xs):
+    for t in range(xs.shape[0]):  # PyTorch's RNN idiom: the count is the shape's
+        h = (xs[t] @ W + h @ U).tanh()
+    return (h * h).sum()
+
+
+def reversed_rows(h, W, xs):
+    for t in range(xs.shape[0] - 1, -1, -2):  # every other row, from the last
+        h = (h @ W).sin() + xs[t] * 0.5
+    return h.sum()
+
+
+def fixed_steps(h, W, steps=300):
+    for _ in range(steps):
+        h = (h @ W).sin() * 0.5 + h * 0.5  # contracting: its gradient stays well conditioned
+    return h.sum()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+@pytest.mark.parametrize("fn,args", [
+    (rnn_over_rows, [np.array([0.2, -0.1, 0.3, 0.05], np.float32), W4 * 0.6, U4 * 0.6, XS]),
+    (reversed_rows, [np.array([0.2, -0.1, 0.3, 0.05], np.float32), W4 * 0.6, np.concatenate([XS, XS])]),
+    (fixed_steps, [np.array([0.2, -0.1, 0.3, 0.05], np.float32), W4 * 0.6]),
+], ids=["rnn_over_rows", "reversed_rows", "fixed_steps"])
+def test_counted_loops_roll_to_their_traced_count_and_match_eager(fn, args, backend):
+    f = tg.compile(fn, backend=backend)
+    v1, g1 = grads(f, args)
+    v2, g2 = grads(fn, args)
+    np.testing.assert_allclose(v1, v2, rtol=1e-5)
+    for a, b in zip(g1, g2):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
+    if backend == "numpy":
+        check_grads(f, [np.asarray(a, np.float64) for a in args], order=1, rtol=1e-4, atol=1e-6)
+    assert all(t.counted for t in f.traces) and "rolled (its traced" in repr(f.traces[0])
+
+
+def short_chain(x):
+    for _ in range(50):  # 200 operations: straight-line code is faster here
+        x = (x.sin() * 1.01 + 0.1).tanh()
+    return x.sum()
+
+
+def test_a_counted_loop_is_one_body_of_code_and_follows_the_shape():
+    f = tg.compile(short_chain)
+    grads(f, [np.array([0.5, -0.2], np.float32)])
+    assert not f.traces[0].counted and "xp.tanh(" in f.traces[0].source
+    f = tg.compile(rnn_over_rows)
+    h, W, U = np.array([0.2, -0.1, 0.3, 0.05], np.float32), W4 * 0.6, U4 * 0.6
+    code = f.code(*[tg.tensor(a, requires_grad=True) for a in (h, W, U, XS)])
+    assert code.count("xp.tanh(") == 1 and "if not j < 300: break" in code and "getitem = xs[j]" in code
+    for rows in (200, 300, 1000):  # another length is another shape: another trace, of the same size
+        xs = rng.standard_normal((rows, 4)).astype(np.float32)
+        v1, g1 = grads(f, [h, W, U, xs])
+        v2, g2 = grads(rnn_over_rows, [h, W, U, xs])
+        np.testing.assert_allclose(v1, v2, rtol=1e-5)
+        for a, b in zip(g1, g2):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
+    lines = {len(t.source.splitlines()) for t in f.traces if t.counted}
+    assert len(lines) == 1, (lines, f.traces)  # the code does not grow with the length

@@ -125,6 +125,7 @@ class Trace:
                   if t._requires_grad and t.dtype.kind == "f" and targets and k not in self.freed]
         self.capacity = {}  # guard index -> the capacity of a rolled loop's buffers it checks
         self.unrolled = {}  # Src of a loop's test -> why it stays unrolled
+        self.counted = {}  # Src of a loop no test ends -> its traced count (NOTE [loops])
         self.loops = self._roll(tracer, outs, wanted, checkpoint) if loops == "roll" else ()
         if not self.loops:
             self.raw_backward = {k: _backward_of(tracer, outs[k], targets, f"{name}_backward") for k in wanted}
@@ -142,6 +143,7 @@ class Trace:
                   name=self.name)
         rolled = hoist(roll(g, tracer.flows, ends_loop_alone, self.unrolled))
         loops = tuple(e.src for e in rolled.eqns if e.op == "while")
+        self.counted = {e.src: e.kw["count"] for e in rolled.eqns if e.op == "while" and "count" in e.kw}
         if not loops:
             return ()
         if not _plain_tape(outs):
@@ -151,7 +153,7 @@ class Trace:
             return ()
         capacity = None
         if self.backend.name != "numpy":  # XLA: saved values go into buffers of a fixed size
-            trips = max(sum(1 for x in self.guards if x.src == src) for src in loops)
+            trips = max(self.counted.get(src) or sum(1 for x in self.guards if x.src == src) for src in loops)
             capacity = max(MIN_CAPACITY, 1 << (2 * trips - 1).bit_length())
         stacks = Stacks(capacity, checkpoint)
         self.raw_backward = {k: vjp(rolled, self.diff_inputs, [k], tracer.flows, stacks).replace(
@@ -292,8 +294,10 @@ class Trace:
     def describe_guards(self):
         """Guards in user terms, consecutive checks of one line grouped (a loop's test)."""
         caps = {self.guards[i].src: c for i, c in self.capacity.items()}
-        out = [f"loop {s.text and '`' + s.text + '` ' or ''}at line {s.line}: rolled (one program for every trip "
-               f"count{f' below {caps[s]}' if s in caps else ''})" for s in self.loops]
+        out = [f"loop {s.text and '`' + s.text + '` ' or ''}at line {s.line}: rolled ("
+               + (f"its traced {self.counted[s]} iterations" if s in self.counted else
+                  f"one program for every trip count{f' below {caps[s]}' if s in caps else ''}") + ")"
+               for s in self.loops]
         checked = {e.kw["index"] for e in self.fwd_eqns if e.op == "guard"}  # those a rolled loop decides are gone
         i, gs, said = 0, [g for g in self.guards if g.index in checked and g.how != "capacity"], set()
         while i < len(gs):

@@ -45,7 +45,7 @@ class Stacks:
                 body = body.replace(outputs=body.outputs + tuple(v for v, _ in table.values()))
                 cap = ((("capacity", self.capacity),) if self.capacity else ()) + (
                     (("every", self.every),) if self.every else ())
-                e = Eqn("while", e.ins, (("body", body), ("carried", e.kw["carried"])) + cap,
+                e = Eqn("while", e.ins, (("body", body),) + tuple(p for p in e.params if p[0] != "body") + cap,
                         e.outs + tuple(s for _, s in table.values()), e.src)
                 self.wanted[id(body)] = table
             eqns.append(e)

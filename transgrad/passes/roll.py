@@ -20,6 +20,11 @@ Only a loop that its test alone ends rolls: the trace sees tensor decisions, not
 state that could also end the loop (a counter in `while x.norm() < 9 and i < 3:`, the
 `range(5)` of a `for` around an `if`); trace/loops.py reads the loop's source to tell.
 
+Long runs of the same iterations that no test ends (`for t in range(n)`) become loops of
+their traced count (`_roll_counted`): what keys the trace fixes that count, so nothing can
+make them run another number of times; a getitem integer that steps evenly (`xs[t]`) reads
+the loop's counter.
+
 A loop stays unrolled (and this trace keeps its guards) when it ran fewer than two times,
 when iterations differ (another path inside the body, a different shape), when an iteration
 reads values older than the previous iteration's, when code after the loop reads values of
@@ -29,7 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Eqn, Graph, Var
+from ..index import Arr
+from ..ir import LOOPS, Eqn, Graph, Lit, Var
 
 MIN_TRIPS = 2  # what an iteration hands the next is seen only from two iterations on
 
@@ -69,6 +75,7 @@ def roll(g: Graph, differentiable=None, ends_loop=None, why=None) -> Graph:
                 why[src] = reasons[-1]
             else:
                 why.pop(src, None)
+    eqns = _roll_counted(eqns, g, differentiable)
     return g if len(eqns) == len(g.eqns) and all(a is b for a, b in zip(eqns, g.eqns)) else g.replace(eqns=tuple(eqns))
 
 
@@ -102,10 +109,15 @@ def _loop_sources(eqns):
     return out
 
 
-def _shape_of(e, differentiable):
-    """What two iterations' equations must share: op, params, literals, types, source line."""
+def _shape_of(e, differentiable, loose=False):
+    """What two iterations' equations must share: op, params, literals, types, source line.
+    `loose`: the integers of a getitem's index may differ (a counter: `xs[t]`)."""
     ins = tuple((x.shape, str(x.dtype)) if isinstance(x, Var) else ("lit", type(x.value), x.value) for x in e.ins)
     params = e.params if e.op != "guard" else tuple(p for p in e.params if p[0] != "index")
+    if e.op in LOOPS:
+        params = id(e)  # never the same as another's
+    elif loose and e.op == "getitem":
+        params = tuple((k, tuple(int if type(i) is int else i for i in v) if k == "index" else v) for k, v in params)
     outs = tuple((o.shape, str(o.dtype)) for o in e.outs)
     return e.op, params, ins, outs, e.src, differentiable.get(id(e.out)) if isinstance(e.out, Var) else None
 
@@ -137,15 +149,20 @@ def _find(eqns, pos, g, differentiable):
     return reasons[0] if reasons else "its iterations differ"
 
 
-def _roll_at(eqns, start, period, n, cond, g, differentiable):
+def _roll_at(eqns, start, period, n, cond, g, differentiable, counted=False):
+    """Iterations of `period` equations from `start`, the last followed by the final test
+    (`cond` equations, then its guard); or, `counted`, exactly n iterations and no test."""
     iters = [eqns[start + k * period:start + (k + 1) * period] for k in range(n)]
-    last = eqns[start + n * period:start + n * period + cond + 1]  # the final test, then its guard
-    if len(last) != cond + 1 or last[-1].op != "guard" or last[-1].kw["expected"] == iters[0][cond].kw["expected"]:
-        return "its last test differs from the others"
-    shapes = [_shape_of(e, differentiable) for e in iters[0]]
-    if any([_shape_of(e, differentiable) for e in it] != shapes for it in iters[1:]):
+    if counted:
+        last, cond = [], None
+    else:
+        last = eqns[start + n * period:start + n * period + cond + 1]  # the final test, then its guard
+        if len(last) != cond + 1 or last[-1].op != "guard" or last[-1].kw["expected"] == iters[0][cond].kw["expected"]:
+            return "its last test differs from the others"
+    shapes = [_shape_of(e, differentiable, counted) for e in iters[0]]
+    if any([_shape_of(e, differentiable, counted) for e in it] != shapes for it in iters[1:]):
         return "its iterations differ (other operations, shapes, constants or gradient paths)"
-    if [_shape_of(e, differentiable) for e in last[:-1]] != shapes[:cond]:
+    if not counted and [_shape_of(e, differentiable) for e in last[:-1]] != shapes[:cond]:
         return "its last test differs from the others"
     inner = next((e for j, e in enumerate(iters[0]) if e.op == "guard" and j != cond), None)
     if inner is not None:
@@ -188,17 +205,23 @@ def _roll_at(eqns, start, period, n, cond, g, differentiable):
     for r in reads.values():
         if r[0] == "carried" and inits.setdefault(r[1], r[2]) is not r[2]:
             return "one value of its state starts from two values"
+    steps = _counters(iters) if counted else {}
+    if steps is None:
+        return "an index changes from one iteration to the next by different steps"
     # after the loop: only the last iteration's carried values (and values from before the loop)
-    end = start + n * period + cond + 1
+    end = start + n * period + (0 if counted else cond + 1)
     final = {id(iters[-1][p].out) for p in inits}
     later = [x for e in eqns[end:] for x in e.ins] + list(g.outputs)
     if any(isinstance(x, Var) and where.get(id(x), -1) >= 0 and id(x) not in final for x in later):
         return "code after it reads values of an iteration other than the last (a list of states?)"
+    if counted:
+        return eqns[:start] + _counted_eqns(iters, reads, inits, steps) + eqns[end:]
     return eqns[:start] + [_while_eqn(iters, cond, reads, inits)] + eqns[end:]
 
 
-def _while_eqn(iters, cond, reads, inits):
-    """One iteration as the body of a `while` equation (the first iteration's Vars)."""
+def _while_eqn(iters, cond, reads, inits, counter=None):
+    """One iteration as the body of a `while` equation (the first iteration's Vars). A
+    `counter` (start, in body, next, the equations that test and use it) is carried last."""
     first, last = iters[0], iters[-1]
     slots = sorted(inits)
     carried_in = {p: Var(inits[p].shape, inits[p].dtype, inits[p].hint) for p in slots}
@@ -217,8 +240,117 @@ def _while_eqn(iters, cond, reads, inits):
             eqns.append(Eqn("exit", tuple(ins), (("stop", not e.kw["expected"]),), (), e.src))
         else:
             eqns.append(e._replace(ins=tuple(ins)))
-    inputs = tuple(carried_in[p] for p in slots) + tuple(v for _, v in invariant_in.values())
-    body = Graph(inputs, tuple(eqns), tuple(first[p].out for p in slots), name="body")
-    outs = tuple(last[p].out for p in slots) + (Var((), np.dtype("int64"), "trips"),)
-    ins = tuple(inits[p] for p in slots) + tuple(x for x, _ in invariant_in.values())
-    return Eqn("while", ins, (("body", body), ("carried", len(slots))), outs, first[cond].src)
+    start, count, step, heads = counter or ((), (), (), ())
+    start, count, step = ((start,), (count,), (step,)) if counter else ((), (), ())
+    if counter:
+        eqns = list(heads) + eqns + [Eqn("add", (count[0], Lit(1)), (), step[0])]
+    inputs = tuple(carried_in[p] for p in slots) + count + tuple(v for _, v in invariant_in.values())
+    body = Graph(inputs, tuple(eqns), tuple(first[p].out for p in slots) + step, name="body")
+    outs = tuple(last[p].out for p in slots) + tuple(Var(v.shape, v.dtype, v.hint) for v in step) + (
+        Var((), np.dtype("int64"), "trips"),)
+    ins = tuple(inits[p] for p in slots) + start + tuple(x for x, _ in invariant_in.values())
+    src = first[cond].src if cond is not None else next((e.src for e in first if e.src is not None), None)
+    return Eqn("while", ins, (("body", body), ("carried", len(slots) + len(step))), outs, src)
+
+
+# ---- counted loops: the same iterations repeated, and no test -------------------------------------
+MIN_COUNTED = 3  # fewer repetitions stay straight-line code (and fold: `y * 2 * 2` is `y * 4`)
+# Shorter runs stay straight-line: XLA fuses across their iterations and a NumPy program pays
+# no loop overhead (a 50-step chain of 4 small ops: 34 us unrolled, 112 us as an XLA loop),
+# while longer ones cost more to generate and compile than they save (400 steps: minutes).
+MIN_COUNTED_OPS = 1000
+
+
+def _roll_counted(eqns, g, differentiable):
+    """Long runs of the same iterations that no tensor test ends (`for _ in range(n)`,
+    `xs[t]` for t = 0, 1, ...) as loops of their traced count: the count is fixed by what
+    keys the trace (the shapes, the integers it was called with), so the loop runs exactly
+    as many times as the trace did. Code stays one body long."""
+    i = 0
+    while i < len(eqns):
+        keys = []
+        for e in eqns:
+            try:
+                k = _shape_of(e, differentiable, loose=True)
+                hash(k)
+            except TypeError:
+                k = ("unhashable", id(e))
+            keys.append(k)
+        found = None
+        nxt, seen = [None] * len(keys), {}
+        for j in range(len(keys) - 1, i - 1, -1):
+            nxt[j], seen[keys[j]] = seen.get(keys[j]), j
+        for start in range(i, len(eqns)):
+            j = nxt[start]
+            if j is None or eqns[start].op in ("guard", "exit") + LOOPS:
+                continue
+            p = j - start
+            n = 1
+            while start + (n + 1) * p <= len(keys) and _same(keys, start, start + n * p, p):
+                n += 1
+            if n < MIN_COUNTED or n * p < MIN_COUNTED_OPS or any(e.op == "guard" for e in eqns[start:start + p]):
+                continue
+            rolled = _roll_at(eqns, start, p, n, None, g, differentiable, counted=True)
+            if not isinstance(rolled, str):
+                found = (start, rolled)
+                break
+        if found is None:
+            return eqns
+        i, eqns = found[0] + 1, found[1]
+    return eqns
+
+
+def _same(keys, a, b, p):
+    for t in range(p):  # most candidates differ early: no slices
+        if keys[a + t] != keys[b + t]:
+            return False
+    return True
+
+
+def _counters(iters):
+    """{(position, index place): (first, step)} for getitem integers that step evenly from
+    one iteration to the next (all of one sign: -1 means the last row); None if one does
+    not step evenly."""
+    out = {}
+    for j, e in enumerate(iters[0]):
+        if e.op != "getitem":
+            continue
+        for q, x in enumerate(e.kw["index"]):
+            if type(x) is not int:
+                continue
+            seq = [it[j].kw["index"][q] for it in iters]
+            step = seq[1] - seq[0]
+            if any(b - a != step for a, b in zip(seq, seq[1:])) or (min(seq) < 0 <= max(seq)):
+                return None
+            if step:
+                out[(j, q)] = (seq[0], step)
+    return out
+
+
+def _counted_eqns(iters, reads, inits, steps):
+    """`j = 0`, then a `while` whose body counts j up to the traced count and indexes
+    `xs[first + step * j]` where the iterations indexed by a stepping integer."""
+    n = len(iters)
+    j0, j, go, j1 = (Var((), np.dtype("int32"), "j"), Var((), np.dtype("int32"), "j"), Var((), np.dtype(bool), "go"),
+                     Var((), np.dtype("int32"), "j"))
+    body = [Eqn("lt", (j, Lit(n)), (), go), Eqn("exit", (go,), (("stop", False),), ())]
+    first = list(iters[0])
+    for (pos, q), (start, step) in sorted(steps.items()):
+        e = first[pos]
+        at = j
+        if step != 1:
+            at2 = Var((), np.dtype("int32"), "t")
+            body.append(Eqn("mul", (at, Lit(step)), (), at2))
+            at = at2
+        if start:
+            at2 = Var((), np.dtype("int32"), "t")
+            body.append(Eqn("add", (at, Lit(start)), (), at2))
+            at = at2
+        index = tuple(Arr(len(e.ins) - 1) if i == q else x for i, x in enumerate(e.kw["index"]))  # idx input k
+        first[pos] = e._replace(ins=e.ins + (at,), params=tuple((name, index if name == "index" else v)
+                                                               for name, v in e.params))
+    iters = [first] + iters[1:]
+    loop = _while_eqn(iters, None, reads, inits, counter=(j0, j, j1, body))
+    loop = loop._replace(params=loop.params + (("count", n),))  # what it runs: a description, and XLA's capacity
+    init = Eqn("full", (), (("shape", ()), ("value", 0), ("dtype", np.dtype("int32"))), j0)
+    return [init, loop]
