@@ -501,3 +501,29 @@ def test_a_counted_loop_is_one_body_of_code_and_follows_the_shape():
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
     lines = {len(t.source.splitlines()) for t in f.traces if t.counted}
     assert len(lines) == 1, (lines, f.traces)  # the code does not grow with the length
+
+
+def test_second_order_through_a_counted_loop():
+    h = np.array([0.2, -0.1, 0.3, 0.05], np.float32)
+    f = tg.compile(rnn_over_rows)
+    results = []
+    for g in (f, rnn_over_rows):
+        W = tg.tensor(W4 * 0.6, requires_grad=True)
+        (gw,) = tg.autograd.grad(g(tg.tensor(h), W, tg.tensor(U4 * 0.6), tg.tensor(XS[:250])), W, create_graph=True)
+        (gg,) = tg.autograd.grad((gw * gw).sum(), W)
+        results.append((gw.detach().numpy(), gg.numpy()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-4, atol=1e-5 * np.abs(results[1][1]).max())
+    assert f.traces[0].counted
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_a_checkpointed_counted_loop_matches_eager(backend):
+    args = [np.array([0.2, -0.1, 0.3, 0.05], np.float32), W4 * 0.6, U4 * 0.6, XS]
+    f = tg.compile(rnn_over_rows, checkpoint=7, backend=backend)  # 300 = 42 stretches of 7, and 6
+    v1, g1 = grads(f, args)
+    v2, g2 = grads(rnn_over_rows, args)
+    np.testing.assert_allclose(v1, v2, rtol=1e-5)
+    for a, b in zip(g1, g2):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * max(np.abs(b).max(), 1.0))
+    assert f.traces[0].counted
