@@ -37,6 +37,8 @@ def ends_loop_alone(src) -> bool:
     True
     >>> check("for i in range(5):\\n    if y.norm() > 9:\\n        break\\n    y = y * 2\\n", 2)
     False
+    >>> check("while True:\\n    y = y * 2\\n    if i > 3:\\n        if y.norm() > 9:\\n            break\\n", 4)
+    False
     """
     if src is None:
         return False
@@ -71,10 +73,9 @@ def _ends_alone(file, text, line):
             return False
         if isinstance(node, ast.While):
             return not node.orelse and not _exits(node.body, None)
-        # `if <test>: break` directly in a `while True:`
+        # `if <test>: break` directly in a `while True:` (not under another `if`: a Python
+        # condition there would decide whether the test is made at all)
         loop = parent.get(node)
-        while loop is not None and not isinstance(loop, _LOOPS + _SCOPES):
-            loop = parent.get(loop)
         return (len(node.body) == 1 and isinstance(node.body[0], ast.Break) and not node.orelse
                 and isinstance(loop, ast.While) and isinstance(loop.test, ast.Constant) and loop.test.value is True
                 and not loop.orelse and not _exits(loop.body, node.body[0]))
