@@ -527,3 +527,25 @@ def test_a_checkpointed_counted_loop_matches_eager(backend):
     for a, b in zip(g1, g2):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * max(np.abs(b).max(), 1.0))
     assert f.traces[0].counted
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_an_exported_checkpointed_counted_loop_runs_without_transgrad(tmp_path, backend):
+    args = [np.array([0.2, -0.1, 0.3, 0.05], np.float32), W4 * 0.6, U4 * 0.6, XS]
+    tg.export(tg.compile(rnn_over_rows, backend=backend, checkpoint=7),
+              *[tg.tensor(a, requires_grad=True) for a in args], path=str(tmp_path / "counted.py"))
+    value, want = grads(rnn_over_rows, args)
+    for k, a in enumerate(args + want):
+        np.save(tmp_path / f"a{k}.npy", a)
+    code = ("import sys; sys.modules['transgrad'] = None\n"
+            f"sys.path.insert(0, {str(tmp_path)!r})\n"
+            "import numpy as np, counted as m\n"
+            f"a = [np.load({str(tmp_path)!r} + f'/a{{k}}.npy') for k in range(8)]\n"
+            "v, g = m.value_and_grad(*a[:4])\n"
+            f"assert abs(float(v) - {value!r}) <= 1e-5 * abs({value!r}), v\n"
+            "for x, w in zip(g, a[4:]):\n"
+            "    assert np.allclose(np.asarray(x), w, rtol=1e-4, atol=1e-5 * max(np.abs(w).max(), 1.0)), (x, w)\n"
+            "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
+                       env={**os.environ, "PYTHONPATH": ""})
+    assert r.stdout.strip() == "ok", r.stderr

@@ -30,7 +30,8 @@ def static_masks(index, counts):
 
 
 def take(a, index, mask_counts):
-    return a[static_masks(index, mask_counts)]
+    # xp.asarray: a NumPy array indexed by a traced index (`xs[t]` in a rolled loop) must become JAX's
+    return xp.asarray(a)[static_masks(index, mask_counts)]
 
 
 def zeros_with(v, index, shape, accumulate, mask_counts=()):
