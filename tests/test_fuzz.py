@@ -54,6 +54,7 @@ step = st.one_of(
     st.tuples(st.just("if"), st.integers(0, 99), st.integers(0, 99)),
     st.tuples(st.just("while"), st.integers(0, 99)),
     st.tuples(st.just("loop"), st.sampled_from(UNARY), st.integers(0, 99), st.integers(0, 99)),
+    st.tuples(st.just("repeat"), st.sampled_from(UNARY), st.integers(0, 99), st.integers(0, 99)),
 )
 programs = st.tuples(st.lists(st.sampled_from(SHAPES), min_size=1, max_size=3), st.lists(step, min_size=1, max_size=7),
                      st.integers(0, 2 ** 31 - 1))
@@ -65,7 +66,8 @@ def run(program, xs, decisions):
     pool = list(xs)
     for s in steps:
         kind = s[0]
-        v = pool[s[-1] % len(pool)] if kind in ("unary", "while", "reduce", "index", "loop") else pool[s[2] % len(pool)]
+        v = (pool[s[-1] % len(pool)] if kind in ("unary", "while", "reduce", "index", "loop", "repeat")
+             else pool[s[2] % len(pool)])
         if kind == "unary":
             pool.append(unary(s[1], v))
         elif kind == "binary":
@@ -86,6 +88,11 @@ def run(program, xs, decisions):
                 v = v * 1.5 + 0.25
                 i += 1
             decisions.append(i)
+            pool.append(v)
+        elif kind == "repeat":  # a Python loop: a counted loop when long enough (NOTE [loops])
+            w = pool[s[2] % len(pool)]
+            for _ in range(4):
+                v = unary(s[1], v) * 0.9 + w.mean() * 0.1
             pool.append(v)
         elif kind == "loop":  # a loop that rolls (NOTE [loops]): its tensor test alone ends it
             w, c, n = pool[s[2] % len(pool)], tg.zeros(()), 0
@@ -164,3 +171,30 @@ def test_random_programs(program):
     for g, w in zip(got, want):
         if w is not None:
             np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(programs)
+def test_random_programs_with_every_repetition_rolled(program):
+    """Counted loops (NOTE [loops]) roll runs of 1,000 operations and more; here every run of
+    three equal blocks rolls, whatever it is (a Python loop, or the same steps by chance):
+    the compiled programs must still agree with eager."""
+    from transgrad.passes import roll
+
+    xs32 = inputs(program, np.float32)
+    leaves = [tg.tensor(x, requires_grad=True) for x in xs32]
+    out = run(program, leaves, [])
+    if not out.requires_grad:
+        return
+    out.backward()
+    kept, roll.MIN_COUNTED_OPS = roll.MIN_COUNTED_OPS, 0
+    try:
+        for backend in ("numpy", "jax"):
+            f = tg.compile(loss_fn(program), backend=backend, cache_size=4096)
+            value, grads = tg.value_and_grad(f, argnums=tuple(range(len(xs32))))(*xs32)
+            np.testing.assert_allclose(value.item(), out.item(), rtol=2e-5, atol=1e-5, err_msg=backend)
+            for g, x, x0 in zip(grads, leaves, xs32):
+                e = x.grad.numpy() if x.grad is not None else np.zeros_like(x0)
+                np.testing.assert_allclose(g.numpy(), e, rtol=2e-4, atol=1e-5, err_msg=backend)
+    finally:
+        roll.MIN_COUNTED_OPS = kept
