@@ -549,3 +549,10 @@ def test_an_exported_checkpointed_counted_loop_runs_without_transgrad(tmp_path, 
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
                        env={**os.environ, "PYTHONPATH": ""})
     assert r.stdout.strip() == "ok", r.stderr
+
+
+def test_the_eager_backward_code_of_a_loop_stays_the_straight_line_record_of_its_run():
+    h = tg.tensor(np.array([0.2, -0.1, 0.3, 0.05], np.float32), requires_grad=True)
+    src = tg.backward_code(recurrence(h, tg.tensor(W4), tg.tensor(U4), tg.tensor(h.detach().numpy())))
+    assert "while" not in src and "for " not in src
+    assert src.count(" * 1.5\n") >= 2  # the step's gradient once per iteration it ran
