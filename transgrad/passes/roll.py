@@ -112,14 +112,25 @@ def _loop_sources(eqns):
 def _shape_of(e, differentiable, loose=False):
     """What two iterations' equations must share: op, params, literals, types, source line.
     `loose`: the integers of a getitem's index may differ (a counter: `xs[t]`)."""
-    ins = tuple((x.shape, str(x.dtype)) if isinstance(x, Var) else ("lit", type(x.value), x.value) for x in e.ins)
+    ins = tuple([(x.shape, _name(x.dtype)) if type(x) is Var else ("lit", type(x.value), x.value) for x in e.ins])
     params = e.params if e.op != "guard" else tuple(p for p in e.params if p[0] != "index")
     if e.op in LOOPS:
         params = id(e)  # never the same as another's
     elif loose and e.op == "getitem":
         params = tuple((k, tuple(int if type(i) is int else i for i in v) if k == "index" else v) for k, v in params)
-    outs = tuple((o.shape, str(o.dtype)) for o in e.outs)
-    return e.op, params, ins, outs, e.src, differentiable.get(id(e.out)) if isinstance(e.out, Var) else None
+    outs = tuple([(o.shape, _name(o.dtype)) for o in e.outs])
+    return e.op, params, ins, outs, e.src, differentiable.get(id(e.out)) if type(e.out) is Var else None
+
+
+_NAMES = {}
+
+
+def _name(dtype):
+    """str(dtype), remembered (a dtype's str is slow and asked for once per equation)."""
+    n = _NAMES.get(dtype)
+    if n is None:
+        n = _NAMES[dtype] = str(dtype)
+    return n
 
 
 def _find(eqns, pos, g, differentiable):
@@ -285,6 +296,9 @@ def _roll_counted(eqns, g, differentiable):
             if j is None or eqns[start].op in ("guard", "exit") + LOOPS:
                 continue
             p = j - start
+            least = max(MIN_COUNTED, -(-MIN_COUNTED_OPS // p))  # repetitions a roll needs
+            if start + least * p > len(keys) or keys[start + (least - 1) * p] != keys[start]:
+                continue  # cheap: no long block comparisons for runs that could not roll
             n = 1
             while start + (n + 1) * p <= len(keys) and _same(keys, start, start + n * p, p):
                 n += 1
