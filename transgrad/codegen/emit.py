@@ -325,9 +325,7 @@ def _assign(targets, values, indent):
     pairs = [(t, v) for t, v in zip(targets, values) if t != v]
     if not pairs:
         return []
-    ts, vs = [cst.Name(t) for t, _ in pairs], [cst.Name(v) for _, v in pairs]
-    pack = (lambda xs: xs[0] if len(xs) == 1 else cst.Tuple([cst.Element(x) for x in xs], lpar=[], rpar=[]))
-    return [_line(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(pack(ts))], pack(vs))]), indent)]
+    return [_stmt(cst.Assign([cst.AssignTarget(_tuple([t for t, _ in pairs]))], _tuple([v for _, v in pairs])), indent)]
 
 
 def _tuple(names):

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Eqn, Graph, Lit, Src, Var
+from ..ir import Eqn, Graph, Src, Var
 from ..ops import OPS
 from ..passes import dce
+from ..passes.roll import counter
 from ..tensor import apply, new
 from ..trace import Tracer, tracing
 
@@ -146,20 +147,8 @@ def _while_vjp(tr, e, cot, value, flows, stacks):
     sub.update({id(v): r for v, r in zip(stacked, rows)})
     sub.update({id(v): f for v, f in zip(fixed, fixed_in)})
     eqns = [q._replace(ins=tuple(sub.get(id(x), x) if type(x) is Var else x for x in q.ins)) for q in back.eqns]
-    new_g = []
-    for c, gv in zip(seeded, g_in):
-        out = grads.get(c)
-        out = sub.get(id(out), out) if out is not None else None
-        if out is None:  # the next state does not depend on this one: no cotangent flows back
-            out = Var(gv.shape, gv.dtype, gv.hint)
-            eqns.append(Eqn("full", (), (("shape", gv.shape), ("value", 0.0), ("dtype", gv.dtype)), out))
-        new_g.append(out)
-    new_acc = []
-    for i, a in zip(sums, acc_in):
-        total = Var(a.shape, a.dtype, a.hint)
-        eqns.append(Eqn("add", (a, sub.get(id(grads[i]), grads[i])), (), total, e.src and Src(e.src.file, e.src.line, True)))
-        new_acc.append(total)
-    rbody = Graph(tuple(g_in + acc_in + rows + fixed_in), tuple(eqns), tuple(new_g + new_acc), name="body_backward")
+    outs = _carried_back(eqns, e, seeded, g_in, grads, sums, acc_in, sub)
+    rbody = Graph(tuple(g_in + acc_in + rows + fixed_in), tuple(eqns), outs, name="body_backward")
     stack_args = [value(stacks.of(body, v)) for v in stacked]
     fixed_args = [value(e.ins[invariant_at[id(v)]]) for v in fixed]
     _reverse_loop(tr, e, cot, value, seeded, finals, sums, rbody, stack_args, fixed_args, ())
@@ -172,18 +161,16 @@ def _checkpointed_vjp(tr, e, cot, value, flows, stacks, seeded, finals):
     body, k, every = e.kw["body"], e.kw["carried"], stacks.every
     # the segment: m iterations from a saved state, counted by j instead of the loop's test
     state = [Var(v.shape, v.dtype, v.hint) for v in body.inputs[:k]]
-    m, j0 = Var((), np.dtype("int32"), "m"), Var((), np.dtype("int32"), "j")
+    m = Var((), np.dtype("int32"), "m")
     inv = [Var(v.shape, v.dtype, v.hint) for v in body.inputs[k:]]
-    j, go, j1 = Var((), np.dtype("int32"), "j"), Var((), np.dtype(bool), "go"), Var((), np.dtype("int32"), "j")
-    inner = body.replace(inputs=body.inputs[:k] + (j,) + body.inputs[k:] + (m,), eqns=(
-        Eqn("lt", (j, m), (), go), Eqn("exit", (go,), (("stop", False),), ()),
-        *(q for q in body.eqns if q.op != "exit"), Eqn("add", (j, Lit(1)), (), j1)),
-        outputs=body.outputs[:k] + (j1,))
+    init, j, test, step = counter(m)
+    inner = body.replace(inputs=body.inputs[:k] + (j,) + body.inputs[k:] + (m,),
+                         eqns=test + tuple(q for q in body.eqns if q.op != "exit") + (step,),
+                         outputs=body.outputs[:k] + (step.out,))
     ends = [Var(v.shape, v.dtype, v.hint) for v in body.outputs[:k]]
-    run = Eqn("while", tuple(state) + (j0,) + tuple(inv) + (m,), (("body", inner), ("carried", k + 1)),
+    run = Eqn("while", tuple(state) + (init.out,) + tuple(inv) + (m,), (("body", inner), ("carried", k + 1)),
               tuple(ends) + (Var((), np.dtype("int32"), "j"), Var((), np.dtype("int64"), "trips")), e.src)
-    seg = Graph(tuple(state) + (m,) + tuple(inv),
-                (Eqn("full", (), (("shape", ()), ("value", 0), ("dtype", np.dtype("int32"))), j0), run), tuple(ends))
+    seg = Graph(tuple(state) + (m,) + tuple(inv), (init, run), tuple(ends))
     wrt = [i for i, v in enumerate(seg.inputs) if v.dtype.kind == "f"]
     inner_stacks = Stacks(every if stacks.capacity else None)
     back = vjp(seg, wrt, seeded, flows, inner_stacks)
@@ -195,24 +182,30 @@ def _checkpointed_vjp(tr, e, cot, value, flows, stacks, seeded, finals):
     sub = {id(s): g for s, g in zip(back.inputs[:len(seeded)], g_in)}
     eqns = list(forward.eqns) + [q._replace(ins=tuple(sub.get(id(x), x) if type(x) is Var else x for x in q.ins))
                                  for q in back.eqns]
-    new_g = []
-    for c, gv in zip(seeded, g_in):
-        out = grads.get(c)
-        if out is None:
-            out = Var(gv.shape, gv.dtype, gv.hint)
-            eqns.append(Eqn("full", (), (("shape", gv.shape), ("value", 0.0), ("dtype", gv.dtype)), out))
-        new_g.append(sub.get(id(out), out))
-    new_acc = []
-    for i, a in zip(sums, acc_in):
-        total = Var(a.shape, a.dtype, a.hint)
-        eqns.append(Eqn("add", (a, grads[i]), (), total, e.src and Src(e.src.file, e.src.line, True)))
-        new_acc.append(total)
-    rbody = Graph(tuple(g_in + acc_in) + tuple(state) + (m,) + tuple(inv), tuple(eqns), tuple(new_g + new_acc),
-                  name="segment_backward")
+    outs = _carried_back(eqns, e, seeded, g_in, grads, sums, acc_in, sub)
+    rbody = Graph(tuple(g_in + acc_in) + tuple(state) + (m,) + tuple(inv), tuple(eqns), outs, name="segment_backward")
     stack_args = [value(stacks.of(body, v)) for v in body.inputs[:k]]  # the saved states
     fixed_args = [value(x) for x in e.ins[k:]]
     _reverse_loop(tr, e, cot, value, seeded, finals, [i - 1 for i in sums], rbody, stack_args, fixed_args,
                   (("every", every),))
+
+
+def _carried_back(eqns, e, seeded, g_in, grads, sums, acc_in, sub):
+    """What a reverse loop's body hands the next step (appending the equations to `eqns`):
+    each state's cotangent (zeros where the next state does not depend on it), then each
+    invariant's running sum. `sub` renames the backward's seeds to the body's inputs."""
+    out = []
+    for c, gv in zip(seeded, g_in):
+        g = grads.get(c)
+        if g is None:
+            g = Var(gv.shape, gv.dtype, gv.hint)
+            eqns.append(Eqn("full", (), (("shape", gv.shape), ("value", 0.0), ("dtype", gv.dtype)), g))
+        out.append(sub.get(id(g), g))
+    for i, a in zip(sums, acc_in):
+        total = Var(a.shape, a.dtype, a.hint)
+        eqns.append(Eqn("add", (a, sub.get(id(grads[i]), grads[i])), (), total, e.src and Src(e.src.file, e.src.line, True)))
+        out.append(total)
+    return tuple(out)
 
 
 def _reverse_loop(tr, e, cot, value, seeded, finals, sums, rbody, stack_args, fixed_args, params):

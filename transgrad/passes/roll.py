@@ -232,7 +232,8 @@ def _roll_at(eqns, start, period, n, cond, g, differentiable, counted=False):
 
 def _while_eqn(iters, cond, reads, inits, counter=None):
     """One iteration as the body of a `while` equation (the first iteration's Vars). A
-    `counter` (start, in body, next, the equations that test and use it) is carried last."""
+    `counter` (its start, its Var in the body, its step equation, the equations that test
+    and use it) is carried last."""
     first, last = iters[0], iters[-1]
     slots = sorted(inits)
     carried_in = {p: Var(inits[p].shape, inits[p].dtype, inits[p].hint) for p in slots}
@@ -251,10 +252,12 @@ def _while_eqn(iters, cond, reads, inits, counter=None):
             eqns.append(Eqn("exit", tuple(ins), (("stop", not e.kw["expected"]),), (), e.src))
         else:
             eqns.append(e._replace(ins=tuple(ins)))
-    start, count, step, heads = counter or ((), (), (), ())
-    start, count, step = ((start,), (count,), (step,)) if counter else ((), (), ())
+    start, count, step, heads = counter or ((), (), None, ())
     if counter:
-        eqns = list(heads) + eqns + [Eqn("add", (count[0], Lit(1)), (), step[0])]
+        eqns = list(heads) + eqns + [step]
+        start, count, step = (start,), (count,), (step.out,)
+    else:
+        step = ()
     inputs = tuple(carried_in[p] for p in slots) + count + tuple(v for _, v in invariant_in.values())
     body = Graph(inputs, tuple(eqns), tuple(first[p].out for p in slots) + step, name="body")
     outs = tuple(last[p].out for p in slots) + tuple(Var(v.shape, v.dtype, v.hint) for v in step) + (
@@ -345,9 +348,8 @@ def _counted_eqns(iters, reads, inits, steps):
     """`j = 0`, then a `while` whose body counts j up to the traced count and indexes
     `xs[first + step * j]` where the iterations indexed by a stepping integer."""
     n = len(iters)
-    j0, j, go, j1 = (Var((), np.dtype("int32"), "j"), Var((), np.dtype("int32"), "j"), Var((), np.dtype(bool), "go"),
-                     Var((), np.dtype("int32"), "j"))
-    body = [Eqn("lt", (j, Lit(n)), (), go), Eqn("exit", (go,), (("stop", False),), ())]
+    init, j, body, step_eqn = counter(Lit(n))
+    body = list(body)
     first = list(iters[0])
     for (pos, q), (start, step) in sorted(steps.items()):
         e = first[pos]
@@ -364,7 +366,17 @@ def _counted_eqns(iters, reads, inits, steps):
         first[pos] = e._replace(ins=e.ins + (at,), params=tuple((name, index if name == "index" else v)
                                                                for name, v in e.params))
     iters = [first] + iters[1:]
-    loop = _while_eqn(iters, None, reads, inits, counter=(j0, j, j1, body))
+    loop = _while_eqn(iters, None, reads, inits, counter=(init.out, j, step_eqn, body))
     loop = loop._replace(params=loop.params + (("count", n),))  # what it runs: a description, and XLA's capacity
-    init = Eqn("full", (), (("shape", ()), ("value", 0), ("dtype", np.dtype("int32"))), j0)
     return [init, loop]
+
+
+def counter(limit):
+    """A loop counter j running from 0 while j < `limit` (a Lit or a Var): the equation
+    `j = 0` before the loop, j in the body, the body's first equations (the test that ends
+    the loop) and its step `j + 1`."""
+    j0, j, go, j1 = (Var((), np.dtype("int32"), "j"), Var((), np.dtype("int32"), "j"), Var((), np.dtype(bool), "go"),
+                     Var((), np.dtype("int32"), "j"))
+    init = Eqn("full", (), (("shape", ()), ("value", 0), ("dtype", np.dtype("int32"))), j0)
+    test = (Eqn("lt", (j, limit), (), go), Eqn("exit", (go,), (("stop", False),), ()))
+    return init, j, test, Eqn("add", (j, Lit(1)), (), j1)
