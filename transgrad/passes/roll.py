@@ -280,16 +280,17 @@ def _roll_counted(eqns, g, differentiable):
     `xs[t]` for t = 0, 1, ...) as loops of their traced count: the count is fixed by what
     keys the trace (the shapes, the integers it was called with), so the loop runs exactly
     as many times as the trace did. Code stays one body long."""
+    def key(e):
+        try:
+            k = _shape_of(e, differentiable, loose=True)
+            hash(k)
+            return k
+        except TypeError:
+            return ("unhashable", id(e))
+
+    keys = [key(e) for e in eqns]
     i = 0
     while i < len(eqns):
-        keys = []
-        for e in eqns:
-            try:
-                k = _shape_of(e, differentiable, loose=True)
-                hash(k)
-            except TypeError:
-                k = ("unhashable", id(e))
-            keys.append(k)
         found = None
         nxt, seen = [None] * len(keys), {}
         for j in range(len(keys) - 1, i - 1, -1):
@@ -309,11 +310,13 @@ def _roll_counted(eqns, g, differentiable):
                 continue
             rolled = _roll_at(eqns, start, p, n, None, g, differentiable, counted=True)
             if not isinstance(rolled, str):
-                found = (start, rolled)
+                found = (start, n * p, rolled)
                 break
         if found is None:
             return eqns
-        i, eqns = found[0] + 1, found[1]
+        start, length, eqns = found  # the run became `j = 0` and the loop: their keys replace its
+        keys = keys[:start] + [key(e) for e in eqns[start:start + 2]] + keys[start + length:]
+        i = start + 1
     return eqns
 
 
