@@ -12,6 +12,7 @@ import transgrad as tg
 from transgrad.trace import TraceError
 
 import compiled_functions as cf
+from standalone import run_without_transgrad
 
 
 def loop_trips(x0):
@@ -266,10 +267,7 @@ def test_debug_env_prints_generated_code():
 
 
 EXPORT_CHECK = """
-import sys
-sys.modules["transgrad"] = None  # the exported module must not need transgrad
 import numpy as np
-sys.path.insert(0, {dir!r})
 import exported as m
 v = np.array([0.1, 1.0, 0.0001], np.float32)
 for x0, k in {cases!r}:
@@ -295,22 +293,16 @@ def test_export_runs_without_transgrad(tmp_path):
     tg.export(f, tg.tensor([10.0, 2.0, 3.0], requires_grad=True), path=str(tmp_path / "exported.py"))
     cases = [(x0, loop_trips(np.array(x0))) for x0 in seen + [[10.0, 2.0, 3.0], [1.1, 2.0, 3.0]]]
     assert len({k for _, k in cases}) == 3  # the last input reuses the first input's path
-    code = EXPORT_CHECK.format(dir=str(tmp_path), cases=cases, unseen=[0.001, 0.0, 0.0])
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path))
-    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+    run_without_transgrad(tmp_path, EXPORT_CHECK.format(cases=cases, unseen=[0.001, 0.0, 0.0]))
 
 
 def test_export_of_a_scalar_function_gives_value_and_grad(tmp_path):
     path = tmp_path / "tutorial_export.py"
     tg.export(tg.grad(cf.tutorial), tg.ones(2, 2), path=str(path))
-    code = ("import sys; sys.modules['transgrad'] = None\n"
-            f"sys.path.insert(0, {str(tmp_path)!r})\n"
-            "import numpy as np, tutorial_export as m\n"
-            "value, g = m.value_and_grad(np.full((2, 2), 2.0, np.float32))\n"
-            "assert value == 48.0 and np.allclose(g, 1.5 * (2.0 + 2)), (value, g)\n"
-            "print('ok')\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.stdout.strip() == "ok", r.stderr
+    run_without_transgrad(tmp_path, "import numpy as np, tutorial_export as m\n"
+                                    "value, g = m.value_and_grad(np.full((2, 2), 2.0, np.float32))\n"
+                                    "assert value == 48.0 and np.allclose(g, 1.5 * (2.0 + 2)), (value, g)\n"
+                                    "print('ok')\n")
 
 
 def test_random_numbers_inside_a_compiled_function_are_drawn_at_every_call():

@@ -14,6 +14,7 @@ import transgrad as tg
 
 import compiled_functions as cf
 from op_specs import cases, sample
+from standalone import run_without_transgrad
 from test_compile import loop_trips
 
 GRAD_CASES = [c for c in cases() if c[1].grad]
@@ -150,16 +151,13 @@ def test_to_device_and_back():
 def test_export_for_jax_is_jittable(tmp_path):
     path = tmp_path / "jexport.py"
     tg.export(tg.grad(cf.tutorial, backend="jax"), jnp.ones((2, 2)), path=str(path))
-    code = ("import sys; sys.modules['transgrad'] = None\n"
-            f"sys.path.insert(0, {str(tmp_path)!r})\n"
-            "import jax, jax.numpy as jnp, jexport as m\n"
+    code = ("import jax, jax.numpy as jnp, jexport as m\n"
             "value, g = m.value_and_grad(jnp.full((2, 2), 2.0))\n"
             "assert float(value) == 48.0 and jnp.allclose(g, 6.0), (value, g)\n"
             "v2, g2 = jax.jit(m.value_and_grad_0)(jnp.full((2, 2), 2.0))\n"
             "assert jnp.allclose(g2, 6.0)\n"
             "print('ok')\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.stdout.strip() == "ok", r.stderr
+    run_without_transgrad(tmp_path, code)
 
 
 SHARDING = """

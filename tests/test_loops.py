@@ -1,10 +1,6 @@
 """Loops stay loops (NOTE [loops]): a data-dependent loop is rolled into one program for every
 trip count, its backward a reversed loop. Rolled against unrolled against eager against
 float64 central differences, over inputs that loop different numbers of times."""
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -12,6 +8,7 @@ import transgrad as tg
 from transgrad.testing import check_grads
 
 import compiled_functions as cf
+from standalone import run_without_transgrad
 
 rng = np.random.default_rng(0)
 W4 = (rng.standard_normal((4, 4)) * 0.5).astype(np.float32)
@@ -257,9 +254,7 @@ def test_an_exported_rolled_loop_runs_any_trip_count_without_transgrad(tmp_path,
 
     tg.export(tg.compile(tutorial_loop, backend=backend), tg.tensor([1.0, 2.0, 3.0], requires_grad=True),
               path=str(tmp_path / "rolled.py"))
-    code = ("import sys; sys.modules['transgrad'] = None\n"
-            f"sys.path.insert(0, {str(tmp_path)!r})\n"
-            "import numpy as np, rolled as m\n"
+    code = ("import numpy as np, rolled as m\n"
             "for s in (1.0, 0.001, 100.0, 1000.0):\n"
             "    x = np.array([1.0, 2.0, 3.0], np.float32) * s\n"
             "    k = 0\n"
@@ -267,9 +262,7 @@ def test_an_exported_rolled_loop_runs_any_trip_count_without_transgrad(tmp_path,
             "    y, g = m.value_and_vjp(x, np.ones(3, np.float32))\n"
             "    assert np.allclose(y, x * 2.0 ** (k + 1)) and np.allclose(g, 2.0 ** (k + 1)), (s, k, y, g)\n"
             "print('ok')\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
-                       env={**os.environ, "PYTHONPATH": ""})
-    assert r.stdout.strip() == "ok", r.stderr
+    run_without_transgrad(tmp_path, code)
 
 
 def counted_too(v):
@@ -537,18 +530,14 @@ def test_an_exported_checkpointed_counted_loop_runs_without_transgrad(tmp_path, 
     value, want = grads(rnn_over_rows, args)
     for k, a in enumerate(args + want):
         np.save(tmp_path / f"a{k}.npy", a)
-    code = ("import sys; sys.modules['transgrad'] = None\n"
-            f"sys.path.insert(0, {str(tmp_path)!r})\n"
-            "import numpy as np, counted as m\n"
+    code = ("import numpy as np, counted as m\n"
             f"a = [np.load({str(tmp_path)!r} + f'/a{{k}}.npy') for k in range(8)]\n"
             "v, g = m.value_and_grad(*a[:4])\n"
             f"assert abs(float(v) - {value!r}) <= 1e-5 * abs({value!r}), v\n"
             "for x, w in zip(g, a[4:]):\n"
             "    assert np.allclose(np.asarray(x), w, rtol=1e-4, atol=1e-5 * max(np.abs(w).max(), 1.0)), (x, w)\n"
             "print('ok')\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
-                       env={**os.environ, "PYTHONPATH": ""})
-    assert r.stdout.strip() == "ok", r.stderr
+    run_without_transgrad(tmp_path, code)
 
 
 def test_the_eager_backward_code_of_a_loop_stays_the_straight_line_record_of_its_run():
