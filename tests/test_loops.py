@@ -290,12 +290,30 @@ def for_with_break(x):
     return (x * x).sum()
 
 
+def python_counter_decides(x):
+    i = 0
+    while x.norm() < 100:  # the test alone ends it, but a Python counter picks the step
+        i += 1
+        x = x * 2 if i < 4 else x * 3
+    return (x * x).sum()
+
+
+def appends_to_a_list(x):
+    seen = []
+    while x.norm() < 100:
+        seen.append(x)
+        x = x * 2
+    return x.sum() * len(seen)  # the count reaches the result as a Python int
+
+
 @pytest.mark.parametrize("backend", ["numpy", "jax"])
 @pytest.mark.parametrize("fn,starts", [
     (counted_too, [2.8, 0.01, 3.5]),  # traced ending by its test after 2 trips; then the counter ends it
     (if_in_a_for, [0.5, 0.01, 3.0]),
     (for_with_break, [1.0, 0.01, 4.0]),
-], ids=["and_counter", "if_in_for", "for_break"])
+    (python_counter_decides, [100.0, 1.0, 0.01]),  # traced with 2 trips, then 6 and 13: the counter flips the step
+    (appends_to_a_list, [100.0, 1.0, 0.01]),
+], ids=["and_counter", "if_in_for", "for_break", "counter_in_body", "list_length"])
 def test_loops_python_state_ends_are_not_rolled_and_stay_right(fn, starts, backend):
     f = tg.compile(fn, backend=backend)
     base = np.array([0.3, -0.2, 0.25], np.float32)
@@ -316,6 +334,26 @@ def test_why_a_loop_stays_unrolled_is_said():
         grads(g, [np.array([0.1, 0.2, 0.3, 0.4], np.float32) * s, W_GROW])
     assert any("loop not rolled: its body decides too (line" in repr(t) for t in g.traces), g.traces
     assert any("(the loop is not rolled: its body decides too" in m for m in g.retrace_log), g.retrace_log
+    h = tg.compile(python_counter_decides)
+    grads(h, [np.array([0.3, -0.2, 0.25], np.float32)])
+    assert "loop not rolled: its iterations change Python values the trace does not see (`i`)" in repr(h.traces[-1])
+
+
+def python_temporaries(x):
+    while x.norm() < 100:
+        scale, shape = 2.0, x.shape  # made in the first iteration, the same in every one
+        x = x.reshape(shape) * scale
+    return x.sum()
+
+
+def test_python_values_the_same_in_every_iteration_roll():
+    f = tg.compile(python_temporaries)
+    for s in (1.0, 0.01, 10.0):
+        v1, g1 = grads(f, [np.array([0.3, -0.2, 0.25], np.float32) * s])
+        v2, g2 = grads(python_temporaries, [np.array([0.3, -0.2, 0.25], np.float32) * s])
+        np.testing.assert_allclose(v1, v2, rtol=1e-6)
+        np.testing.assert_allclose(g1[0], g2[0], rtol=1e-6)
+    assert f.cache_info().size == 1 and f.traces[0].loops
 
 
 # ---- the idioms of PyTorch programs, inside loops ----------------------------------------------------

@@ -84,6 +84,14 @@ def user_src():
     return None if f is None else (f.f_code.co_filename, f.f_lineno)
 
 
+def user_frame():
+    """The innermost frame outside the transgrad package, or None."""
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_filename.startswith(PKG_DIR):
+        f = f.f_back
+    return f
+
+
 def show_code(source):
     """TRANSGRAD_DEBUG=1: print generated code as it is generated (0, false, no or off: don't)."""
     if os.environ.get("TRANSGRAD_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off"):

@@ -141,7 +141,7 @@ class Trace:
         custom Function, a hook, a saved value written in place)."""
         g = Graph(tuple(self.fwd_inputs + self.consts), tuple(self.fwd_eqns), tuple(self.out_vars + self.effect_vars),
                   name=self.name)
-        rolled = hoist(roll(g, tracer.flows, ends_loop_alone, self.unrolled))
+        rolled = hoist(roll(g, tracer.flows, ends_loop_alone, self.unrolled, tracer.states))
         loops = tuple(e.src for e in rolled.eqns if e.op == "while")
         self.counted = {e.src: e.kw["count"] for e in rolled.eqns if e.op == "while" and "count" in e.kw}
         if not loops:

@@ -40,13 +40,15 @@ from ..ir import LOOPS, Eqn, Graph, Lit, Var
 MIN_TRIPS = 2  # what an iteration hands the next is seen only from two iterations on
 
 
-def roll(g: Graph, differentiable=None, ends_loop=None, why=None) -> Graph:
+def roll(g: Graph, differentiable=None, ends_loop=None, why=None, states=None) -> Graph:
     """`g` with each loop that rolls (NOTE [loops]) as a `while` equation. `differentiable`
     maps id(out Var) of an equation to the flags of the inputs its gradient flows to: two
     iterations roll only when these agree too. `ends_loop(src)` says whether the guards of
     line `src` are the only way out of their loop (the trace cannot see Python's own
-    state); `why`, a dict, receives the reason each loop that does not roll stays unrolled."""
-    differentiable = differentiable or {}
+    state); `states` maps a guard's index to the Python state of the frame that decided it:
+    a run of a loop rolls only if it stays the same. `why`, a dict, receives the reason each
+    loop that does not roll stays unrolled."""
+    differentiable, states = differentiable or {}, states or {}
     why = {} if why is None else why
     eqns = list(g.eqns)
     changed = True
@@ -65,8 +67,10 @@ def roll(g: Graph, differentiable=None, ends_loop=None, why=None) -> Graph:
             # the last first, so that rolling one leaves the places of the earlier ones
             reasons = []
             for run in reversed(_runs(eqns, src)):
-                found = (_find(eqns, run, g, differentiable) if len(run) > MIN_TRIPS
-                         else "it ran once when traced: a loop is seen from two iterations on")
+                changed_state = _changed(run, eqns, states)
+                found = ("it ran once when traced: a loop is seen from two iterations on" if len(run) <= MIN_TRIPS
+                         else f"its iterations change Python values the trace does not see ({changed_state})"
+                         if changed_state else _find(eqns, run, g, differentiable))
                 if isinstance(found, str):
                     reasons.append(found)
                 else:
@@ -91,6 +95,17 @@ def _runs(eqns, src):
             runs.append(run)
             run = []
     return runs
+
+
+def _changed(run, eqns, states):
+    """The locals (`i`) that the iterations of a run change between their tests, if any
+    (one that the first iteration creates, a temporary, only from then on)."""
+    seen = [dict(states.get(eqns[i].kw["index"], ())) for i in run]
+    for a, b in zip(seen, seen[1:]):
+        changed = [k for k in a.keys() & b.keys() if a[k] != b[k]]
+        if changed:
+            return ", ".join(f"`{k}`" for k in sorted(changed))
+    return ""
 
 
 def _loop_sources(eqns):

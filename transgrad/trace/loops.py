@@ -5,13 +5,52 @@ A trace sees the tensor decisions of a loop but not its Python state: a counter 
 `break` under `if i > 10:`. Rolling such a loop would let it run past where Python ends it,
 so only two shapes of loop roll: `while <test>:` and `while True: ... if <test>: break`,
 whose test is one tensor decision (no `and`, `or`, `... if ... else ...`, chained
-comparison) and whose body has no other `break`, `return` or `raise`.
+comparison) and whose body has no other `break`, `return` or `raise`. And the iterations
+must not change the Python state of the function's frame (a counter `i += 1` could decide
+something after the iterations the trace saw: `h * 2 if i < 4 else h * 3`): the tracer
+notes it at each decision (`python_state`) and a loop whose state changes stays unrolled.
 """
 from __future__ import annotations
 
 import ast
 import functools
 import linecache
+
+import numpy as np
+
+from ..tensor import Tensor
+
+_VALUES = (int, float, bool, str, bytes, complex, type(None))
+_SIZED = (list, dict, set)
+
+
+def python_state(frame):
+    """What the iterations of a loop in `frame` could hand each other outside the trace: its
+    locals other than tensors, as values (numbers, strings; tuples of them), lengths and
+    identities (lists, dicts, sets) or identities (anything else). Equal at every decision
+    of a loop: its iterations changed no local Python state.
+
+    >>> import sys
+    >>> def at(i, xs):
+    ...     return python_state(sys._getframe())
+    >>> at(1, []) == at(1, []), at(1, []) == at(2, [])
+    (True, False)
+    """
+    if frame is None:
+        return ()
+    return tuple((k, _state(v)) for k, v in frame.f_locals.items())
+
+
+def _state(v):
+    t = type(v)
+    if t in _VALUES or isinstance(v, np.generic):
+        return v
+    if t is tuple:
+        return tuple(_state(x) for x in v)
+    if isinstance(v, Tensor):
+        return None  # the trace follows tensors
+    return (id(v), len(v)) if t in _SIZED else id(v)
+
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
@@ -100,3 +139,4 @@ def _exits(body, allowed):
         inner = nested or isinstance(n, _LOOPS)
         stack.extend((c, inner) for c in ast.iter_child_nodes(n))
     return False
+

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import tensor as T
-from .._state import user_src, using
+from .._state import user_frame, user_src, using
 from ..ir import Eqn, Lit, Src, Var
+from .loops import python_state
 from .names import leaf_name
 from .outside import Outside
 
@@ -165,6 +166,7 @@ class ForwardTracer(Outside, Tracer):
         self.guards = []
         self.node_out = {}  # id(autograd Node) -> Var of its output
         self.flows = {}  # id(out Var) -> per input, whether autograd sends it a gradient (NOTE [loops])
+        self.states = {}  # guard index -> the Python state of the user's frame at a bool() (NOTE [loops])
 
     def arg(self, data, requires_grad, hint, frozen=False):
         """The placeholder of a leaf argument; `frozen`: it came as an array, not a tensor."""
@@ -240,6 +242,8 @@ class ForwardTracer(Outside, Tracer):
         s = user_src()
         g = Guard(self.var(t), expected, s and Src(*s), how, index)
         self.guards.append(g)
+        if how == "bool":  # a loop's test, maybe: what Python state its iterations change
+            self.states[index] = python_state(user_frame())
         self.eqns.append(Eqn("guard", (g.var,), (("expected", expected), ("index", g.index)), Var((), "bool", "guard"), g.src))
         return np.asarray(expected, d.dtype).reshape(d.shape) if decided else None
 
