@@ -227,3 +227,64 @@ def test_device_option_places_the_computation():
     f = tg.compile(lambda x: (x * 2).sum(), backend="jax", device=device)
     out = f(np.ones(3, np.float32))
     assert out.item() == 6.0 and out.device == device
+
+
+# ---- tracing runs on NumPy copies (NOTE [host tracing]) ---------------------------------------------
+class XlaCompilations:
+    """Counts XLA compilations while it is open."""
+
+    def __enter__(self):
+        self.n = 0
+        jax.monitoring.register_event_duration_secs_listener(self.event)
+        return self
+
+    def event(self, name, secs, **kw):
+        if name == "/jax/core/compile/backend_compile_duration":
+            self.n += 1
+
+    def __exit__(self, *exc):
+        jax.monitoring.unregister_event_duration_listener(self.event)
+
+
+def padded_rnn(xs, length, h, W, U):
+    t = length * 0
+    while (t < length) & (h.norm() < 50):
+        h = (xs[t] @ W + h @ U).tanh() * 0.5 + h
+        t = t + 1
+    return (h * h).sum()
+
+
+def test_tracing_compiles_nothing_on_the_side_one_program_for_every_length():
+    rng = np.random.default_rng(7)
+    xs = jnp.asarray(rng.standard_normal((23, 5)).astype(np.float32))  # shapes no other test compiles for
+    W, U = (jnp.asarray(rng.standard_normal((5, 5)).astype(np.float32) * 0.4) for _ in range(2))
+    h = jnp.asarray(rng.standard_normal(5).astype(np.float32) * 0.1)
+    g = tg.grad(padded_rnn, argnums=(2, 3, 4), backend="jax")
+    lengths = [3, 17, 9, 22, 5]
+    arrays = [jnp.asarray(np.int32(n)) for n in lengths]
+    with XlaCompilations() as c:
+        got = [g(xs, n, h, W, U) for n in arrays]
+    assert c.n == 1  # forward and backward together, for every length; tracing compiled nothing
+    for n, grads in zip(lengths, got):
+        def ref(h, W, U):  # the loop in jax.numpy, differentiated by jax.grad
+            for t in range(n):
+                if not jnp.linalg.norm(h) < 50:
+                    break
+                h = jnp.tanh(xs[t] @ W + h @ U) * 0.5 + h
+            return (h * h).sum()
+
+        for a, b in zip(grads, jax.grad(ref, argnums=(0, 1, 2))(h, W, U)):
+            np.testing.assert_allclose(np.asarray(a.array), b, rtol=2e-4, atol=1e-5)
+
+
+def mixed_dtypes(x, k):
+    return (x * k + k.sum()).sum() * x.mean()
+
+
+def test_traced_values_take_jax_dtypes():
+    x, k = jnp.arange(4, dtype=jnp.float32), jnp.arange(4, dtype=jnp.int32)
+    f = tg.compile(mixed_dtypes, backend="jax")
+    got, want = f(x, k), mixed_dtypes(tg.tensor(x), tg.tensor(k))  # eager on JAX arrays
+    assert got.dtype == want.dtype == tg.float32 and got.item() == want.item()
+    with pytest.raises(TypeError, match="jax_enable_x64"):
+        tg.compile(lambda x: x.astype(tg.float64).sum(), backend="jax")(x)

@@ -19,6 +19,7 @@ class _Mode(threading.local):
     grad_enabled = True
     tracer = None
     anomaly = False
+    host = False  # tracing for JAX on NumPy copies (NOTE [host tracing])
 
 
 mode = _Mode()

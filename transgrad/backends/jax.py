@@ -76,6 +76,11 @@ def x64_enabled():
     return bool(jax.config.jax_enable_x64)
 
 
+def traces_on_host(arrays):
+    """Can a trace of these arguments run on NumPy copies (NOTE [host tracing])?"""
+    return not x64_enabled() and not any(isinstance(a, jax.core.Tracer) for a in arrays)
+
+
 def build(graph, fname, constants=(), values=None, device=None, as_tuple=True):
     """`graph` as one XLA program (jax.jit), returning `fname(*inputs) -> tuple` whose
     guards are checked on the host, and the generated source. With `device`, inputs are

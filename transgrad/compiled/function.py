@@ -27,6 +27,7 @@ from ..codegen.names import identifier
 from ..engine import grad as autograd_grad, owned
 from ..tensor import Tensor, dispatch, new, tensor, zeros_like
 from ..tensor.creation import generator
+from ..tensor.dtypes import as_jax_computes
 from ..trace import ForwardTracer, TraceError, name_from_source, tracing
 from . import effects, sources
 from .arguments import JAX_ARRAYS, flatten, flatten_out, rebuild, tree_leaves, unflatten_out
@@ -336,6 +337,14 @@ class CompiledFunction:
         return self._traces[key][0]
 
     # ---- tracing ----
+    # NOTE [host tracing]: a trace for the JAX backend runs its eager operations on NumPy
+    # copies of the arrays (mode.host): running them on JAX would compile one XLA program per
+    # operation and shape on the side of the one program the trace becomes. Results take the
+    # dtypes JAX without x64 gives them (float32, int32), and float64 is refused as on JAX
+    # arrays. The values only decide guards: the first result comes from the program, which
+    # re-decides any guard whose float rounding differs (NOTE [decisions]). With x64 on, the
+    # trace runs on JAX (NumPy's promotion of int32 with float32 differs from JAX's), and so
+    # does one under a JAX transformation (jax.vmap), whose arrays have no values to copy.
     def _build(self, args, kwargs, leaves, key, argnums, decisions=None):
         if getattr(self.backend, "x64_enabled", None) is not None and not self.backend.x64_enabled():
             for leaf in leaves:
@@ -343,12 +352,14 @@ class CompiledFunction:
                     raise TypeError(
                         f"{self.__name__}: argument `{leaf[0]}` is float64, but JAX runs float64 as float32 unless "
                         "jax_enable_x64 is on: call jax.config.update('jax_enable_x64', True) first, or pass float32")
+        host = self.backend.name == "jax" and self.backend.traces_on_host(leaf[1] for leaf in leaves)
         tracer = ForwardTracer(decisions)
-        traced = [tracer.arg(leaf[1], leaf[2], leaf[0], frozen=leaf[3] is None) for leaf in leaves]
+        traced = [tracer.arg(as_jax_computes(np.asarray(leaf[1])) if host and hasattr(leaf[1], "dtype") else leaf[1], leaf[2], leaf[0],
+                             frozen=leaf[3] is None) for leaf in leaves]
         it = iter(traced)
         args = tuple(rebuild(a, it, argnums is not None and i in argnums) for i, a in enumerate(args))
         kwargs = {k: rebuild(v, it, False) for k, v in kwargs.items()}
-        with tracing(tracer, grad=True):
+        with tracing(tracer, grad=True), using(host=host):
             try:
                 result = self.fn(*args, **kwargs)
             except TraceError:

@@ -14,7 +14,7 @@ import numpy as np
 from .._state import mode, using, user_src
 from ..backends import numpy as numpy_backend
 from ..ops import OPS
-from .dtypes import OpError, default_dtype, is_jax_array, to_array
+from .dtypes import OpError, as_jax_computes, default_dtype, is_jax_array, to_array
 from .records import edge, node_type, version_cell
 
 Tensor = None  # the class, once tensor/core.py has defined it
@@ -62,7 +62,10 @@ def apply(op, *args, **params):
             datas.append(d)
             wants_grad = wants_grad or a._requires_grad
             if type(d) is not np.ndarray and not isinstance(d, np.generic) and is_jax_array(d):
-                impl = _jax_impl(op)  # a JAX array: stay on its device
+                if mode.host:  # NOTE [host tracing]
+                    datas[-1] = np.asarray(d)
+                else:
+                    impl = _jax_impl(op)  # a JAX array: stay on its device
         else:
             datas.append(a)
     if impl is None:
@@ -71,6 +74,8 @@ def apply(op, *args, **params):
         out = impl(*datas, **params)
     except Exception as e:
         raise _op_error(op, args, e) from None
+    if mode.host:
+        out = as_jax_computes(out)
     t = new(out)
     if op.view and _is_view(out, args):  # NOTE [views]
         vc = t._version_cell = version_cell(args[0])

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._state import mode
+
 float16, float32, float64 = np.dtype("float16"), np.dtype("float32"), np.dtype("float64")
 int8, int16, int32, int64 = np.dtype("int8"), np.dtype("int16"), np.dtype("int32"), np.dtype("int64")
 uint8, bool_ = np.dtype("uint8"), np.dtype("bool")
@@ -27,6 +29,8 @@ def is_jax_array(a) -> bool:
 
 def default_int(data):
     """int64, or int32 for a JAX array when JAX runs without x64 (as JAX itself does)."""
+    if mode.host:
+        return int32
     if is_jax_array(data):
         import jax
 
@@ -36,7 +40,7 @@ def default_int(data):
 
 def x64_refused(data, dtype, what):
     """float64 of a JAX array without jax_enable_x64 would silently be float32: refuse it."""
-    if dtype == float64 and is_jax_array(data):
+    if dtype == float64 and (mode.host or is_jax_array(data)):
         import jax
 
         if not jax.config.jax_enable_x64:
@@ -104,3 +108,12 @@ def check_device(d):
     """The `device=` of a constructor: the CPU, or nothing."""
     if d is not None:
         device(d)
+
+
+_NARROW = {np.dtype("float64"): float32, np.dtype("int64"): int32, np.dtype("uint64"): np.dtype("uint32")}
+
+
+def as_jax_computes(out):
+    """NOTE [host tracing]: a NumPy result with the dtype JAX without x64 gives it (32 bits)."""
+    narrow = _NARROW.get(out.dtype)
+    return np.asarray(out, narrow) if narrow is not None else out
