@@ -1,10 +1,11 @@
 """Loops whose trip count changes from call to call: `python -m benchmarks.loops` (also part
 of `python -m benchmarks`).
 
-Two workloads, each a sequence of calls with inputs that loop a different number of times:
+Three workloads, each a sequence of calls with inputs that loop a different number of times:
 - rnn: h <- tanh(xs[t] @ W + h @ U) * 0.5 + h over a sequence padded to 40 steps, for as
   long as t < length and |h| < 50; `length` is a runtime argument drawn in 5 ... 40;
   gradients with respect to h, W and U;
+- rnn for range: the same step `for t in range(length)`, `length` a Python int argument;
 - tutorial loop: y = x * 2; while |y| < 1000: y = y * 2; its VJP, over inputs of random scale.
 
 Per implementation: the total time of the whole sequence (first calls, tracing and
@@ -38,6 +39,12 @@ def tg_rnn(h, W, U, xs, length):
     return (h * h).sum()
 
 
+def tg_rnn_range(h, W, U, xs, length):
+    for t in range(length):
+        h = (xs[t] @ W + h @ U).tanh() * 0.5 + h
+    return (h * h).sum()
+
+
 def tg_tutorial_loop(x, v):
     y = x * 2
     while y.data.norm() < 1000:
@@ -58,6 +65,14 @@ def torch_peers():
         (hh * hh).sum().backward()
         return h.grad.numpy(), W.grad.numpy(), U.grad.numpy()
 
+    def rnn_range(h, W, U, xs, length):
+        h, W, U = (torch.tensor(a, requires_grad=True) for a in (h, W, U))
+        xs, hh = torch.from_numpy(xs), h
+        for t in range(length):
+            hh = torch.tanh(xs[t] @ W + hh @ U) * 0.5 + hh
+        (hh * hh).sum().backward()
+        return h.grad.numpy(), W.grad.numpy(), U.grad.numpy()
+
     def loop(x, v):
         x = torch.tensor(x, requires_grad=True)
         y = x * 2
@@ -66,15 +81,15 @@ def torch_peers():
         (y * torch.from_numpy(v)).sum().backward()
         return x.grad.numpy()
 
-    return rnn, loop
+    return rnn, rnn_range, loop
 
 
-def reference_rnn(h, W, U, xs, length):
+def reference_rnn(h, W, U, xs, length, stop=50):
     import torch
 
     h, W, U = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (h, W, U))
     xs, hh, t = torch.tensor(xs, dtype=torch.float64), h, 0
-    while t < length and hh.norm() < 50:
+    while t < length and hh.norm() < stop:
         hh = torch.tanh(xs[t] @ W + hh @ U) * 0.5 + hh
         t += 1
     (hh * hh).sum().backward()
@@ -101,6 +116,16 @@ def jax_peers():
         return jnp.sum(h * h)
 
     scan_grad = jax.jit(jax.grad(scanned, argnums=(0, 1, 2)))
+
+    def scanned_range(h, W, U, xs, length):
+        def body(carry, x):
+            h, t = carry
+            return (jnp.where(t < length, step(h, W, U, x), h), t + 1), None
+
+        (h, _), _ = jax.lax.scan(body, (h, 0), xs)
+        return jnp.sum(h * h)
+
+    scan_range_grad = jax.jit(jax.grad(scanned_range, argnums=(0, 1, 2)))
 
     @jax.jit
     def trips(h, W, U, xs, length):
@@ -134,6 +159,7 @@ def jax_peers():
 
     loop_counted_grad = jax.jit(jax.grad(loop_counted), static_argnums=2)
     return ({"jax.jit masked lax.scan": scan_grad, "JAX loop restructured by hand": restructured},
+            {"jax.jit masked lax.scan": scan_range_grad},
             {"jax.jit masked lax.scan": jax.jit(jax.grad(loop_scan)),
              "JAX loop restructured by hand": lambda x, v: loop_counted_grad(x, v, int(loop_trips(x)))})
 
@@ -165,26 +191,32 @@ def workloads(calls):
     rnn_inputs = [(H0, W0, U0, XS, np.asarray(n)) for n in lengths]
     scales = 10.0 ** rng.uniform(-3, 2, size=calls)
     loop_inputs = [(np.array([1.0, 2.0, 3.0], np.float32) * np.float32(s), V3) for s in scales]
-    return {"rnn": rnn_inputs, "tutorial loop": loop_inputs}
+    return {"rnn": rnn_inputs, "rnn for range": [a[:4] + (int(a[4]),) for a in rnn_inputs], "tutorial loop": loop_inputs}
 
 
 def peers():
     import jax
 
-    out = {"rnn": {}, "tutorial loop": {}}
+    out = {"rnn": {}, "rnn for range": {}, "tutorial loop": {}}
     for backend in ("numpy", "jax"):
         put = jax.device_put if backend == "jax" else (lambda a: a)
         for loops in ("roll", "unroll"):
             label = f"transgrad {'rolled' if loops == 'roll' else 'unrolled'} ({'NumPy' if backend == 'numpy' else 'JAX'})"
             g_rnn = tg.grad(tg.compile(tg_rnn, backend=backend, loops=loops, cache_size=64), argnums=(0, 1, 2))
             g_loop = tg.grad(tg.compile(tg_tutorial_loop, backend=backend, loops=loops, cache_size=64))
+            g_range = tg.grad(tg.compile(tg_rnn_range, backend=backend, loops=loops, cache_size=64), argnums=(0, 1, 2))
             out["rnn"][label] = (lambda *a, g=g_rnn, put=put: ready([x.array for x in g(*map(put, a))]))
+            out["rnn for range"][label] = (lambda *a, g=g_range, put=put: ready(
+                [x.array for x in g(*map(put, a[:4]), a[4])]))
             out["tutorial loop"][label] = (lambda *a, g=g_loop, put=put: ready(g(*map(put, a)).array))
-    t_rnn, t_loop = torch_peers()
+    t_rnn, t_range, t_loop = torch_peers()
     out["rnn"]["PyTorch eager"], out["tutorial loop"]["PyTorch eager"] = t_rnn, t_loop
-    j_rnn, j_loop = jax_peers()
+    out["rnn for range"]["PyTorch eager"] = t_range
+    j_rnn, j_range, j_loop = jax_peers()
     for name, fn in j_rnn.items():
         out["rnn"][name] = (lambda *a, fn=fn: ready(fn(*map(jax.device_put, a))))
+    for name, fn in j_range.items():
+        out["rnn for range"][name] = (lambda *a, fn=fn: ready(fn(*map(jax.device_put, a))))
     for name, fn in j_loop.items():
         out["tutorial loop"][name] = (lambda *a, fn=fn: ready(fn(*map(jax.device_put, a))))
     return out
@@ -192,8 +224,8 @@ def peers():
 
 def check(workload, peer, fn, inputs):
     for args in inputs[:3]:
-        if workload == "rnn":
-            want = reference_rnn(*args)
+        if workload.startswith("rnn"):
+            want = reference_rnn(*args, stop=50 if workload == "rnn" else np.inf)
         else:
             x, v = args
             k = 0

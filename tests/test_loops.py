@@ -583,3 +583,133 @@ def test_the_eager_backward_code_of_a_loop_stays_the_straight_line_record_of_its
     src = tg.backward_code(recurrence(h, tg.tensor(W4), tg.tensor(U4), tg.tensor(h.detach().numpy())))
     assert "while" not in src and "for " not in src
     assert src.count(" * 1.5\n") >= 2  # the step's gradient once per iteration it ran
+
+
+# ---- `for t in range(n)` with n an argument: one program for every n ----------------------------------
+XS_LONG = np.random.default_rng(11).standard_normal((150, 4)).astype(np.float32)  # not from `rng`: the tests above draw from it
+
+
+def rnn_steps(xs, h, W, U, n):
+    for t in range(n):
+        h = (xs[t] @ W + h @ U).tanh() + h * 0.5
+    return (h * h).sum()
+
+
+def rnn_from_zeros(xs, W, U, n):
+    h = tg.zeros(4)  # the first step reads a tensor that needs no gradient: it is peeled
+    for t in range(n):
+        h = (xs[t] @ W + h @ U).tanh()
+    return (h * h).sum() + h.mean()
+
+
+def jax_rnn_steps(xs, h, W, U, n):
+    import jax.numpy as jnp
+
+    for t in range(n):
+        h = jnp.tanh(xs[t] @ W + h @ U) + h * 0.5
+    return (h * h).sum()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_a_range_bound_argument_is_one_program_for_every_count(backend):
+    import jax
+
+    f = tg.compile(rnn_steps, backend=backend)
+    df = tg.grad(f, argnums=(1, 2, 3))
+    h = np.array([0.2, -0.1, 0.3, 0.05], np.float32)
+    W, U = W4 * 0.5, U4 * 0.5
+    for n in (5, 0, 1, 2, 17, 70, 3, 140):  # 70 and 140 pass the 64 rows of the first JAX trace's buffers
+        want = jax.grad(jax_rnn_steps, argnums=(1, 2, 3))(XS_LONG, h, W, U, n)  # the oracle: jax.grad of the loop
+        for a, b in zip(df(XS_LONG, h, W, U, n), want):
+            np.testing.assert_allclose(a.numpy(), np.asarray(b), rtol=2e-4, atol=2e-5)
+        np.testing.assert_allclose(f(XS_LONG, h, W, U, n).item(), float(jax_rnn_steps(XS_LONG, h, W, U, n)), rtol=1e-5)
+    info = f.cache_info()
+    caps = sorted(c for t in f.traces for c in t.capacity.values())
+    # a value trace and a gradient trace; on JAX the gradient's buffers hold 64 rows, then 256 from n = 70 on
+    assert info.misses == 2 and info.retraces == (0 if backend == "numpy" else 1), (info, f.retrace_log)
+    assert caps == ([] if backend == "numpy" else [64, 256])
+    assert all("loop `for t in range(n):` at line" in repr(t) and "one program for every `n`" in repr(t)
+               for t in f.traces)
+    if backend == "numpy":  # float64 central differences, at counts the trace never saw
+        for n in (4, 33):
+            check_grads(lambda h, W, U: f(XS_LONG.astype(np.float64), h, W, U, n), [h, W, U], order=1,
+                        rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_a_range_bound_loop_with_its_first_step_peeled_runs_from_one_step_on(backend):
+    f = tg.compile(rnn_from_zeros, backend=backend)
+    W, U = W4 * 0.5, U4 * 0.5
+    for n in (6, 2, 11, 0, 1, 9):
+        Wt, Ut = tg.tensor(W, requires_grad=True), tg.tensor(U, requires_grad=True)
+        out = f(XS_LONG, Wt, Ut, n)
+        assert out.requires_grad == (n > 0)  # no step: nothing to differentiate, as in eager
+        if n:
+            out.backward()
+        We, Ue = tg.tensor(W, requires_grad=True), tg.tensor(U, requires_grad=True)
+        ref = rnn_from_zeros(tg.tensor(XS_LONG), We, Ue, n)
+        np.testing.assert_allclose(out.item(), ref.item(), rtol=1e-5)
+        if n:
+            ref.backward()
+            np.testing.assert_allclose(Wt.grad.numpy(), We.grad.numpy(), rtol=2e-4, atol=1e-6)
+            np.testing.assert_allclose(Ut.grad.numpy(), Ue.grad.numpy(), rtol=2e-4, atol=1e-6)
+    rolled = [t for t in f.traces if t.loops]
+    assert len(rolled) == 1 and "guard line" in repr(rolled[0]) and "for t in range(n):" in repr(rolled[0])
+    # n = 0 fails the rolled trace's `n >= 1` and gets its own
+    assert any("for t in range(n):" in m for m in f.retrace_log), f.retrace_log
+
+
+def counts_in_python(xs, h, n):
+    steps = 0
+    for t in range(n):
+        h = (h + xs[t]).tanh()
+        steps += 1  # Python state the trace cannot see: n stays a guard
+    return h.sum() / steps
+
+
+def scaled_by_counter(h, n):
+    for i in range(n):
+        h = h * 0.5 + i  # the counter is a value: not a bound (the trace keys n)
+    return h.sum()
+
+
+def counter_after(xs, h, n):
+    for t in range(n):
+        h = (h + xs[t]).tanh()
+    return h.sum() + t  # noqa: B023  the counter read after the loop: not a bound
+
+
+@pytest.mark.parametrize("fn,args", [
+    (counts_in_python, lambda n: [XS_LONG, np.full(4, 0.1, np.float32), n]),
+    (scaled_by_counter, lambda n: [np.full(4, 0.1, np.float32), n]),
+    (counter_after, lambda n: [XS_LONG, np.full(4, 0.1, np.float32), n]),
+], ids=["python_state", "counter_as_value", "counter_after"])
+def test_range_loops_python_decides_stay_right(fn, args):
+    f = tg.compile(fn)
+    for n in (3, 7, 12, 5):
+        got = f(*args(n))
+        want = fn(*[tg.tensor(a) if isinstance(a, np.ndarray) else a for a in args(n)])
+        np.testing.assert_allclose(got.item(), want.item(), rtol=1e-6)
+    assert f.cache_info().size == 4  # one trace per n
+    if fn is counts_in_python:
+        assert (f"line {counts_in_python.__code__.co_firstlineno + 2} `for t in range(n):`: the cached trace looped 3 times, this input loops 7 times (the loop is "
+                "not rolled: its iterations change Python values the trace does not see)") in f.retrace_log[0]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_an_exported_range_bound_loop_takes_n_as_an_argument(tmp_path, backend):
+    import jax
+
+    h = np.array([0.2, -0.1, 0.3, 0.05], np.float32)
+    args = [XS_LONG, h, W4 * 0.5, U4 * 0.5]
+    tg.export(tg.compile(rnn_steps, backend=backend), XS_LONG, *[tg.tensor(a, requires_grad=True) for a in args[1:]], 5,
+              path=str(tmp_path / "steps.py"))
+    for k, a in enumerate(args):
+        np.save(tmp_path / f"a{k}.npy", a)
+    lines = ["import numpy as np, steps as m", f"a = [np.load({str(tmp_path)!r} + f'/a{{k}}.npy') for k in range(4)]"]
+    for n in (0, 3, 40):  # the oracle: jax.grad of the loop, here; the exported code runs without transgrad
+        v, g = jax.value_and_grad(jax_rnn_steps, argnums=(1, 2, 3))(*args, n)
+        lines += [f"v, g = m.value_and_grad(*a, {n})", f"assert abs(float(v) - {float(v)!r}) <= 1e-5 * abs({float(v)!r})"]
+        lines += [f"assert np.allclose(np.asarray(g[{i + 1}]), {np.asarray(x).tolist()!r}, rtol=2e-4, atol=2e-5), g"
+                  for i, x in enumerate(g)]  # g[0]: the gradient of xs (every float argument is differentiated)
+    run_without_transgrad(tmp_path, "\n".join(lines + ["print('ok')"]) + "\n")

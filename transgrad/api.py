@@ -18,7 +18,9 @@ def compile(fn: Optional[Callable] = None, *, backend: str = "numpy", cache_size
     trace is one `jax.jit` program (`device=` places it) whose guards are checked on the
     host after the call. A loop whose iterations repeat the same operations becomes a loop
     of the generated code, one program for every trip count (on JAX, every count below
-    the capacity of its buffers, which a retrace doubles); `loops="unroll"` keeps one
+    the capacity of its buffers, which a retrace doubles); an int argument `n` that only
+    bounds a loop, `for t in range(n):`, is then an input rather than part of the
+    signature: one program for every `n`. `loops="unroll"` keeps one
     straight-line trace per trip count. `tg.grad(tg.compile(f, loops="unroll"))` takes
     the switch along. With `checkpoint=k` a rolled loop saves only the state of every k-th
     iteration; the backward runs each stretch of k iterations again before going back

@@ -115,7 +115,9 @@ def _signature(tr):
     """Per dynamic argument ("array", shape, dtype); static arguments are checked by value."""
     out = []
     for part in tr.signature:
-        if isinstance(part, tuple) and len(part) == 3 and part[0] != "static" and not isinstance(part[0], str):
+        if part == "bound":  # an int that bounds a loop: an input (NOTE [loops])
+            out.append(("count",))
+        elif isinstance(part, tuple) and len(part) == 3 and part[0] != "static" and not isinstance(part[0], str):
             out.append(("array", tuple(part[0]), str(part[1])))
         elif part[0] == "array":
             out.append(("array", tuple(part[1]), str(part[2])))

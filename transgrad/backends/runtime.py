@@ -30,12 +30,14 @@ def dispatch(traces, args, guard_failed):
         for a, want in zip(args, signature):
             if want[0] == "array":
                 ok = ok and tuple(getattr(a, "shape", ())) == want[1] and str(getattr(a, "dtype", "")) == want[2]
+            elif want[0] == "count":  # it bounds a loop: any int the program takes (NOTE [loops])
+                ok = ok and type(a) is int and 0 <= a < 2 ** 31
             else:
                 ok = ok and a == want[1]
         if not ok:
             continue
         try:
-            return fn(*[a for a, want in zip(args, signature) if want[0] == "array"])
+            return fn(*[a for a, want in zip(args, signature) if want[0] != "static"])
         except guard_failed as e:
             failures.append(guards[e.index] if 0 <= e.index < len(guards) else "a guard")
     if failures:

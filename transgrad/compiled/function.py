@@ -29,6 +29,7 @@ from ..tensor import Tensor, dispatch, new, tensor, zeros_like
 from ..tensor.creation import generator
 from ..tensor.dtypes import as_jax_computes
 from ..trace import ForwardTracer, TraceError, name_from_source, tracing
+from ..trace.loops import range_bounds
 from . import effects, sources
 from .arguments import JAX_ARRAYS, flatten, flatten_out, rebuild, tree_leaves, unflatten_out
 from .program import MAX_REDECISIONS, Trace
@@ -115,6 +116,9 @@ class CompiledFunction:
         self._traces = self._shared.traces
         self._lock = self._shared.lock
         self._name, self._positional, self._varargs = self._shared.meta or _signature_meta(self._shared, fn)
+        # parameters that only bound a loop (`for t in range(n)`) are inputs, not keys (NOTE [loops])
+        self._bounds = {self._positional.index(n): lines for n, lines in range_bounds(fn).items()
+                        if n in self._positional} if loops == "roll" else {}
         self.hits = self.misses = self.retraces = 0  # this wrapper's calls; the traces are the code's
 
     @property
@@ -168,6 +172,9 @@ class CompiledFunction:
                 rg = a._requires_grad or diff
                 leaves.append((name, a.array if a._base is not None else a._data, rg, a, pos))
                 key.append((a._data.shape, a._data.dtype, rg))
+            elif ta is int and pos in self._bounds and not diff and 0 <= a < 2 ** 31:
+                leaves.append((name, np.asarray(a, np.int32), False, None, pos))
+                key.append("bound")
             else:
                 flatten(a, name, diff, leaves, key, pos)
         for k, v in kwargs.items():
@@ -304,6 +311,10 @@ class CompiledFunction:
         if g.how == "capacity":  # NOTE [loops]
             msg = (f"loop {g.describe()}: this input loops {old.capacity[index]} times or more, past the buffers "
                    "of the cached trace's rolled loop; the new trace has room for twice its count")
+        elif g.how == "range":  # NOTE [loops]: an argument that bounds a loop which did not roll
+            msg = f"{g.describe()}: the cached trace looped {g.expected} times, this input loops {e.value} times"
+            if g.src in old.unrolled:
+                msg += f" (the loop is not rolled: {old.unrolled[g.src]})"
         elif g.src is not None and g.src.text.startswith("while") and isinstance(g.expected, bool):
             count_old = sum(1 for x in old.guards if x.src == g.src and x.expected is True)
             count_new = sum(1 for x in new_trace.guards if x.src == g.src and x.expected is True)
@@ -356,8 +367,13 @@ class CompiledFunction:
         tracer = ForwardTracer(decisions)
         traced = [tracer.arg(as_jax_computes(np.asarray(leaf[1])) if host and hasattr(leaf[1], "dtype") else leaf[1], leaf[2], leaf[0],
                              frozen=leaf[3] is None) for leaf in leaves]
+        for leaf, t in zip(leaves, traced):
+            if leaf[4] in self._bounds and type(args[leaf[4]]) is int:  # the function gets the int, the program an input
+                tracer.bounds.append(dict(name=leaf[0], var=tracer.vars[id(t)], value=args[leaf[4]], states={},
+                                          file=self.fn.__code__.co_filename, lines=self._bounds[leaf[4]]))
         it = iter(traced)
-        args = tuple(rebuild(a, it, argnums is not None and i in argnums) for i, a in enumerate(args))
+        args = tuple(rebuild(a, it, argnums is not None and i in argnums) if type(a) is not int or i not in self._bounds
+                     or next(it) is None else a for i, a in enumerate(args))
         kwargs = {k: rebuild(v, it, False) for k, v in kwargs.items()}
         with tracing(tracer, grad=True), using(host=host):
             try:

@@ -16,7 +16,7 @@ from ..engine import call, run_tensors
 from ..engine.graph import walk
 from ..engine.replay import backward_graph, check_saved, saved_checks
 from ..engine.vjp import Stacks, vjp
-from ..ir import Callee, Eqn, Graph, Lit, Var
+from ..ir import Callee, Eqn, Graph, Lit, Src, Var
 from ..ops import OPS
 from ..passes import dce, hoist, optimize
 from ..passes.roll import roll
@@ -126,7 +126,10 @@ class Trace:
         self.capacity = {}  # guard index -> the capacity of a rolled loop's buffers it checks
         self.unrolled = {}  # Src of a loop's test -> why it stays unrolled
         self.counted = {}  # Src of a loop no test ends -> its traced count (NOTE [loops])
+        self.bound = {}  # Src of a loop an argument bounds (`for t in range(n)`) -> the argument's name
         self.loops = self._roll(tracer, outs, wanted, checkpoint) if loops == "roll" else ()
+        for b in tracer.bounds:  # NOTE [loops]: n is an input; this trace holds for the n it ran, or from `peeled` on
+            self._bound_guard(b, loops == "roll")
         if not self.loops:
             self.raw_backward = {k: _backward_of(tracer, outs[k], targets, f"{name}_backward") for k in wanted}
         self.fn = None  # the forward program, generated on first use (tg.grad needs only a joint one)
@@ -141,12 +144,16 @@ class Trace:
         custom Function, a hook, a saved value written in place)."""
         g = Graph(tuple(self.fwd_inputs + self.consts), tuple(self.fwd_eqns), tuple(self.out_vars + self.effect_vars),
                   name=self.name)
-        rolled = hoist(roll(g, tracer.flows, ends_loop_alone, self.unrolled, tracer.states))
+        bounds = [b for b in tracer.bounds if _same_state(b)]
+        rolled = hoist(roll(g, tracer.flows, ends_loop_alone, self.unrolled, tracer.states, bounds))
         loops = tuple(e.src for e in rolled.eqns if e.op == "while")
         self.counted = {e.src: e.kw["count"] for e in rolled.eqns if e.op == "while" and "count" in e.kw}
+        self.bound = {e.src: e.kw["bound"] for e in rolled.eqns if e.op == "while" and "bound" in e.kw}
         if not loops:
             return ()
         if not _plain_tape(outs):
+            for b in bounds:
+                b.pop("peeled", None)
             for src in loops:
                 self.unrolled[src] = ("its gradient is not its operations' alone (a custom Function, a hook, or a "
                                       "value written in place after it was saved)")
@@ -164,6 +171,27 @@ class Trace:
             if e.kw.get("capacity"):  # a loop that filled its buffers may have had more to do: retrace
                 self.fwd_eqns += self._capacity_guard(e)
         return loops
+
+    def _bound_guard(self, b, rolling):
+        """A guard on an argument that bounds a loop: it equals its traced value, unless its
+        loop rolled; then it is at least the count of the iterations peeled off the loop."""
+        peeled, var, src = b.get("peeled"), b["var"], Src(b["file"], b["lines"][0])
+        if peeled == 0:
+            return
+        if peeled is None and rolling:
+            self.unrolled[src] = (f"it ran {b['value']} times when traced: a loop is seen from two iterations on"
+                                  if b["value"] < 2 else "its iterations change Python values the trace does not see"
+                                  if not _same_state(b) else "its iterations differ (operations, shapes, "
+                                  "constants or gradient paths), or its gradient is not its operations' alone")
+        test = var
+        if peeled:
+            test = Var((), np.dtype(bool), "ok")
+            self.fwd_eqns.insert(0, Eqn("ge", (var, Lit(peeled)), (), test))
+        g = Guard(test, True if peeled else b["value"], src, "bool" if peeled else "range", len(self.guards))
+        self.guards.append(g)
+        self.guard_holds.append(0)
+        self.fwd_eqns.insert(1 if peeled else 0, Eqn("guard", (test,), (("expected", g.expected), ("index", g.index)),
+                                                     Var((), "bool", "guard"), src))
 
     def _capacity_guard(self, e):
         """`trips < capacity`, a guard (NOTE [loops])."""
@@ -295,8 +323,9 @@ class Trace:
         """Guards in user terms, consecutive checks of one line grouped (a loop's test)."""
         caps = {self.guards[i].src: c for i, c in self.capacity.items()}
         out = [f"loop {s.text and '`' + s.text + '` ' or ''}at line {s.line}: rolled ("
-               + (f"its traced {self.counted[s]} iterations" if s in self.counted else
-                  f"one program for every trip count{f' below {caps[s]}' if s in caps else ''}") + ")"
+               + (f"its traced {self.counted[s]} iterations" if s in self.counted and s not in self.bound else
+                  f"one program for every {f'`{self.bound[s]}`' if s in self.bound else 'trip count'}"
+                  f"{f' below {caps[s]}' if s in caps else ''}") + ")"
                for s in self.loops]
         checked = {e.kw["index"] for e in self.fwd_eqns if e.op == "guard"}  # those a rolled loop decides are gone
         i, gs, said = 0, [g for g in self.guards if g.index in checked and g.how != "capacity"], set()
@@ -316,6 +345,18 @@ class Trace:
             out.append(f"guard {gs[i].describe()}: {what}; held {held} times")
             i = j + 1
         return out
+
+
+def _same_state(bound):
+    """Did the body of a bound loop leave the same Python state (its counter aside) at each
+    of its lines in every iteration (`python_state`: a local made in the first iteration
+    counts from then on)?"""
+    for seen in bound["states"].values():
+        for a, b in zip(seen, seen[1:]):
+            a, b = dict(a), dict(b)
+            if any(a[k] != b[k] for k in a.keys() & b.keys() if k != bound["lines"][3]):
+                return False
+    return True
 
 
 def _plain_tape(outs):

@@ -23,7 +23,17 @@ state that could also end the loop (a counter in `while x.norm() < 9 and i < 3:`
 Long runs of the same iterations that no test ends (`for t in range(n)`) become loops of
 their traced count (`_roll_counted`): what keys the trace fixes that count, so nothing can
 make them run another number of times; a getitem integer that steps evenly (`xs[t]`) reads
-the loop's counter.
+the loop's counter. When n is a parameter that only bounds the loop (trace/loops.py reads
+that from the source: `range_bounds`), n is an input instead of a key, and the loop rolls at
+any length if one run covers its body's operations n times (n - 1, the first peeled): its
+counter runs to the input. Otherwise the trace guards n. The tracer notes the Python state
+at the body's lines: a body that changes it (`steps += 1`) keeps the guard too.
+
+Soundness rests on the iterations the trace did not see doing what the seen ones did: no
+Python decision in a rolled body can take another way later. The source rules out decisions
+in a `for` body and state in the test of a `while`; the tracer sees the locals of the
+function's frame change. State kept in objects (an attribute a helper increments) is not
+seen: a body whose operations depend on it must not be rolled (`loops="unroll"`).
 
 A loop stays unrolled (and this trace keeps its guards) when it ran fewer than two times,
 when iterations differ (another path inside the body, a different shape), when an iteration
@@ -35,19 +45,20 @@ from __future__ import annotations
 import numpy as np
 
 from ..index import Arr
-from ..ir import LOOPS, Eqn, Graph, Lit, Var
+from ..ir import LOOPS, Eqn, Graph, Lit, Src, Var
 
 MIN_TRIPS = 2  # what an iteration hands the next is seen only from two iterations on
 
 
-def roll(g: Graph, differentiable=None, ends_loop=None, why=None, states=None) -> Graph:
+def roll(g: Graph, differentiable=None, ends_loop=None, why=None, states=None, bounds=()) -> Graph:
     """`g` with each loop that rolls (NOTE [loops]) as a `while` equation. `differentiable`
     maps id(out Var) of an equation to the flags of the inputs its gradient flows to: two
     iterations roll only when these agree too. `ends_loop(src)` says whether the guards of
     line `src` are the only way out of their loop (the trace cannot see Python's own
     state); `states` maps a guard's index to the Python state of the frame that decided it:
     a run of a loop rolls only if it stays the same. `why`, a dict, receives the reason each
-    loop that does not roll stays unrolled."""
+    loop that does not roll stays unrolled. `bounds`: the loops whose count is an input
+    (`_roll_counted`); each one that rolls is told how many iterations were peeled."""
     differentiable, states = differentiable or {}, states or {}
     why = {} if why is None else why
     eqns = list(g.eqns)
@@ -79,7 +90,7 @@ def roll(g: Graph, differentiable=None, ends_loop=None, why=None, states=None) -
                 why[src] = reasons[-1]
             else:
                 why.pop(src, None)
-    eqns = _roll_counted(eqns, g, differentiable)
+    eqns = _roll_counted(eqns, g, differentiable, bounds)
     return g if len(eqns) == len(g.eqns) and all(a is b for a, b in zip(eqns, g.eqns)) else g.replace(eqns=tuple(eqns))
 
 
@@ -177,7 +188,8 @@ def _find(eqns, pos, g, differentiable):
 
 def _roll_at(eqns, start, period, n, cond, g, differentiable, counted=False):
     """Iterations of `period` equations from `start`, the last followed by the final test
-    (`cond` equations, then its guard); or, `counted`, exactly n iterations and no test."""
+    (`cond` equations, then its guard); or, `counted`, exactly n iterations and no test
+    (`counted` may be a bound loop and its peeled iterations: `_roll_counted`)."""
     iters = [eqns[start + k * period:start + (k + 1) * period] for k in range(n)]
     if counted:
         last, cond = [], None
@@ -185,8 +197,8 @@ def _roll_at(eqns, start, period, n, cond, g, differentiable, counted=False):
         last = eqns[start + n * period:start + n * period + cond + 1]  # the final test, then its guard
         if len(last) != cond + 1 or last[-1].op != "guard" or last[-1].kw["expected"] == iters[0][cond].kw["expected"]:
             return "its last test differs from the others"
-    shapes = [_shape_of(e, differentiable, counted) for e in iters[0]]
-    if any([_shape_of(e, differentiable, counted) for e in it] != shapes for it in iters[1:]):
+    shapes = [_shape_of(e, differentiable, bool(counted)) for e in iters[0]]
+    if any([_shape_of(e, differentiable, bool(counted)) for e in it] != shapes for it in iters[1:]):
         return "its iterations differ (other operations, shapes, constants or gradient paths)"
     if not counted and [_shape_of(e, differentiable) for e in last[:-1]] != shapes[:cond]:
         return "its last test differs from the others"
@@ -241,18 +253,18 @@ def _roll_at(eqns, start, period, n, cond, g, differentiable, counted=False):
     if any(isinstance(x, Var) and where.get(id(x), -1) >= 0 and id(x) not in final for x in later):
         return "code after it reads values of an iteration other than the last (a list of states?)"
     if counted:
-        return eqns[:start] + _counted_eqns(iters, reads, inits, steps) + eqns[end:]
+        return eqns[:start] + _counted_eqns(iters, reads, inits, steps, counted) + eqns[end:]
     return eqns[:start] + [_while_eqn(iters, cond, reads, inits)] + eqns[end:]
 
 
-def _while_eqn(iters, cond, reads, inits, counter=None):
+def _while_eqn(iters, cond, reads, inits, counter=None, invariants=()):
     """One iteration as the body of a `while` equation (the first iteration's Vars). A
     `counter` (its start, its Var in the body, its step equation, the equations that test
-    and use it) is carried last."""
+    and use it) is carried last; `invariants`: (outer Var, body Var) pairs it reads too."""
     first, last = iters[0], iters[-1]
     slots = sorted(inits)
     carried_in = {p: Var(inits[p].shape, inits[p].dtype, inits[p].hint) for p in slots}
-    invariant_in = {}
+    invariant_in = {id(outer): (outer, inner) for outer, inner in invariants}
     for r in reads.values():
         if r[0] == "invariant" and id(r[1]) not in invariant_in:
             invariant_in[id(r[1])] = (r[1], Var(r[1].shape, r[1].dtype, r[1].hint))
@@ -290,11 +302,15 @@ MIN_COUNTED = 3  # fewer repetitions stay straight-line code (and fold: `y * 2 *
 MIN_COUNTED_OPS = 1000
 
 
-def _roll_counted(eqns, g, differentiable):
+def _roll_counted(eqns, g, differentiable, bounds=()):
     """Long runs of the same iterations that no tensor test ends (`for _ in range(n)`,
     `xs[t]` for t = 0, 1, ...) as loops of their traced count: the count is fixed by what
     keys the trace (the shapes, the integers it was called with), so the loop runs exactly
-    as many times as the trace did. Code stays one body long."""
+    as many times as the trace did. Code stays one body long.
+
+    A loop in `bounds` (`for t in range(n)` with n a parameter that keys no trace: NOTE
+    [loops]) rolls at any length when a run covers every operation of its body's lines and
+    has n iterations (n - 1, the first peeled): its counter then runs to the input n."""
     def key(e):
         try:
             k = _shape_of(e, differentiable, loose=True)
@@ -306,7 +322,7 @@ def _roll_counted(eqns, g, differentiable):
     keys = [key(e) for e in eqns]
     i = 0
     while i < len(eqns):
-        found = None
+        found, spans = None, [(b, _span(eqns, b)) for b in bounds]
         nxt, seen = [None] * len(keys), {}
         for j in range(len(keys) - 1, i - 1, -1):
             nxt[j], seen[keys[j]] = seen.get(keys[j]), j
@@ -315,24 +331,43 @@ def _roll_counted(eqns, g, differentiable):
             if j is None or eqns[start].op in ("guard", "exit") + LOOPS:
                 continue
             p = j - start
-            least = max(MIN_COUNTED, -(-MIN_COUNTED_OPS // p))  # repetitions a roll needs
+            near = [(b, span) for b, span in spans if span and span[0] - p <= start <= span[0] + p]  # its loop, maybe
+            least = MIN_TRIPS if near else max(MIN_COUNTED, -(-MIN_COUNTED_OPS // p))  # repetitions a roll needs
             if start + least * p > len(keys) or keys[start + (least - 1) * p] != keys[start]:
                 continue  # cheap: no long block comparisons for runs that could not roll
             n = 1
             while start + (n + 1) * p <= len(keys) and _same(keys, start, start + n * p, p):
                 n += 1
-            if n < MIN_COUNTED or n * p < MIN_COUNTED_OPS or any(e.op == "guard" for e in eqns[start:start + p]):
+            # a bound loop: the run (and the iteration peeled before it) holds every operation of its body's lines
+            bound = next(((b, peel) for b, (first, last) in near for peel in (0, 1)
+                          if MIN_TRIPS <= b["value"] - peel <= n and 0 <= start - peel * p <= first
+                          and last < start + (b["value"] - peel) * p), None)
+            if bound:
+                n = bound[0]["value"] - bound[1]
+            elif n < MIN_COUNTED or n * p < MIN_COUNTED_OPS:
                 continue
-            rolled = _roll_at(eqns, start, p, n, None, g, differentiable, counted=True)
+            if any(e.op == "guard" for e in eqns[start:start + p]):
+                continue
+            rolled = _roll_at(eqns, start, p, n, None, g, differentiable, counted=bound or True)
             if not isinstance(rolled, str):
                 found = (start, n * p, rolled)
+                if bound:
+                    bound[0]["peeled"] = bound[1]
                 break
         if found is None:
             return eqns
-        start, length, eqns = found  # the run became `j = 0` and the loop: their keys replace its
-        keys = keys[:start] + [key(e) for e in eqns[start:start + 2]] + keys[start + length:]
-        i = start + 1
+        start, length, rolled = found  # the run became `j = 0` and the loop (a bound's `n - 1` first): their keys replace its
+        made = len(rolled) - len(eqns) + length
+        eqns, keys = rolled, keys[:start] + [key(e) for e in rolled[start:start + made]] + keys[start + length:]
+        i = start + made - 1
     return eqns
+
+
+def _span(eqns, bound):
+    """The places of the first and the last equation of a bound loop's body lines, or None."""
+    file, (_, first, last, _) = bound["file"], bound["lines"]
+    inside = [i for i, e in enumerate(eqns) if e.src is not None and e.src.file == file and first <= e.src.line <= last]
+    return (inside[0], inside[-1]) if inside else None
 
 
 def _same(keys, a, b, p):
@@ -362,11 +397,19 @@ def _counters(iters):
     return out
 
 
-def _counted_eqns(iters, reads, inits, steps):
-    """`j = 0`, then a `while` whose body counts j up to the traced count and indexes
-    `xs[first + step * j]` where the iterations indexed by a stepping integer."""
-    n = len(iters)
-    init, j, body, step_eqn = counter(Lit(n))
+def _counted_eqns(iters, reads, inits, steps, bound=True):
+    """`j = 0`, then a `while` whose body counts j up to the traced count (or to the input
+    that bounds it, less the iterations peeled) and indexes `xs[first + step * j]` where the
+    iterations indexed by a stepping integer."""
+    n, pre, pairs, limit = len(iters), [], (), None
+    if bound is not True:
+        b, peel = bound
+        limit, inner = b["var"], Var((), b["var"].dtype, b["var"].hint)
+        if peel:
+            limit = Var((), limit.dtype, limit.hint)
+            pre.append(Eqn("add", (b["var"], Lit(-peel)), (), limit))
+        pairs = ((limit, inner),)
+    init, j, body, step_eqn = counter(Lit(n) if limit is None else pairs[0][1])
     body = list(body)
     first = list(iters[0])
     for (pos, q), (start, step) in sorted(steps.items()):
@@ -384,9 +427,13 @@ def _counted_eqns(iters, reads, inits, steps):
         first[pos] = e._replace(ins=e.ins + (at,), params=tuple((name, index if name == "index" else v)
                                                                for name, v in e.params))
     iters = [first] + iters[1:]
-    loop = _while_eqn(iters, None, reads, inits, counter=(init.out, j, step_eqn, body))
-    loop = loop._replace(params=loop.params + (("count", n),))  # what it runs: a description, and XLA's capacity
-    return [init, loop]
+    loop = _while_eqn(iters, None, reads, inits, counter=(init.out, j, step_eqn, body), invariants=pairs)
+    # the count it ran when traced: a description, and the capacity of XLA's buffers
+    loop = loop._replace(params=loop.params + (("count", n),))
+    if pairs:  # described as the user's `for t in range(n):`
+        loop = loop._replace(params=loop.params + (("bound", bound[0]["name"]),),
+                             src=Src(bound[0]["file"], bound[0]["lines"][0]))
+    return pre + [init, loop]
 
 
 def counter(limit):

@@ -52,6 +52,11 @@ def _state(v):
     return (id(v), len(v)) if t in _SIZED else id(v)
 
 
+# Python that decides, ends early or keeps state out of the trace's sight, in a loop body
+_DECIDES = (ast.If, ast.IfExp, ast.BoolOp, ast.While, ast.For, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp,
+            ast.GeneratorExp, ast.Try, ast.Match, ast.Break, ast.Continue, ast.Return, ast.Raise, ast.Assert,
+            ast.Yield, ast.YieldFrom, ast.Await, ast.Delete, ast.Global, ast.Nonlocal, ast.Lambda, ast.FunctionDef,
+            ast.AsyncFunctionDef, ast.ClassDef, ast.Attribute, ast.Subscript)
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
@@ -140,3 +145,55 @@ def _exits(body, allowed):
         stack.extend((c, inner) for c in ast.iter_child_nodes(n))
     return False
 
+
+def range_bounds(fn) -> dict:
+    """{parameter: (line of the `for`, first and last line of its body, its target)} for the parameters
+    of `fn` that only bound a loop, so that the loop may run any number of times in one
+    program (NOTE [loops]): `for t in range(n):` directly in fn's body, n read nowhere else
+    and never assigned, t read only as an index (`xs[t]`) and only in the loop, and a body
+    without Python decisions, early exits or stores into objects (attributes, items).
+
+    >>> def rnn(xs, h, n):
+    ...     for t in range(n):
+    ...         h = (xs[t] + h).tanh()
+    ...     return h
+    >>> def scaled(h, n):
+    ...     for i in range(n):
+    ...         h = h * i
+    ...     return h
+    >>> [list(range_bounds(f)) for f in (rnn, scaled)]
+    [['n'], []]
+    """
+    code = getattr(fn, "__code__", None)
+    text = code is not None and "".join(linecache.getlines(code.co_filename))
+    return dict(_bounds(code.co_filename, text, code.co_firstlineno, code.co_name)) if text else {}
+
+
+@functools.lru_cache(maxsize=128)
+def _bounds(file, text, first, name):
+    parsed = _parsed(file, text)
+    fn = parsed and next((n for n in ast.walk(parsed[0]) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                          and n.name == name and min([n.lineno] + [d.lineno for d in n.decorator_list]) == first), None)
+    if fn is None:
+        return ()
+    params = {a.arg for a in fn.args.posonlyargs + fn.args.args}
+    names = [x for x in ast.walk(fn) if isinstance(x, ast.Name)]
+    out = []
+    for loop in fn.body:
+        it = getattr(loop, "iter", None)
+        if not (isinstance(loop, ast.For) and not loop.orelse and isinstance(loop.target, ast.Name)
+                and isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range"
+                and len(it.args) == 1 and not it.keywords and isinstance(it.args[0], ast.Name)
+                and it.args[0].id in params):
+            continue
+        n, t = it.args[0].id, loop.target.id
+        inside = {id(x) for s in loop.body for x in ast.walk(s)}
+        indexes = {id(x) for s in loop.body for sub in ast.walk(s) if isinstance(sub, ast.Subscript)
+                   and isinstance(sub.ctx, ast.Load) for x in ast.walk(sub.slice)}
+        if (sum(x.id == n for x in names) == 1 and all(id(x) in indexes for x in names if x.id == t and x is not loop.target)
+                and not any(isinstance(x, _DECIDES) and not (isinstance(x, (ast.Attribute, ast.Subscript))
+                                                             and isinstance(x.ctx, ast.Load))
+                            for s in loop.body for x in ast.walk(s))
+                and all(id(x) in inside or x is loop.target for x in names if x.id == t)):
+            out.append((n, (loop.lineno, loop.body[0].lineno, loop.end_lineno, t)))
+    return tuple(out)

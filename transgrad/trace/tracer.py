@@ -167,6 +167,7 @@ class ForwardTracer(Outside, Tracer):
         self.node_out = {}  # id(autograd Node) -> Var of its output
         self.flows = {}  # id(out Var) -> per input, whether autograd sends it a gradient (NOTE [loops])
         self.states = {}  # guard index -> the Python state of the user's frame at a bool() (NOTE [loops])
+        self.bounds = []  # the loops that parameters bound: {var, value, file, lines}; their bodies' states by line
 
     def arg(self, data, requires_grad, hint, frozen=False):
         """The placeholder of a leaf argument; `frozen`: it came as an array, not a tensor."""
@@ -206,6 +207,10 @@ class ForwardTracer(Outside, Tracer):
 
     def record(self, op, args, params, out):
         super().record(op, args, params, out)
+        src = self.eqns[-1].src
+        for b in self.bounds:  # what the body of `for t in range(n)` leaves in Python, at each of its lines
+            if src is not None and src.file == b["file"] and b["lines"][1] <= src.line <= b["lines"][2]:
+                b["states"].setdefault(src.line, []).append(python_state(user_frame()))
         if out.grad_fn is not None:
             self.node_out[id(out.grad_fn)] = self.eqns[-1].out
             self.flows[id(self.eqns[-1].out)] = tuple(e is not None for e in out.grad_fn.edges)
