@@ -297,7 +297,7 @@ def main(argv=None):
     sizes = (100, 1000) if args.quick else (100, 1000, 10000)
     firsts = first_calls(sizes)
     calls = 20 if args.quick else 100
-    loop_lines = loops.report(loops.run(calls), calls, loops.memory())
+    loop_lines = loops.report(loops.run(calls), calls, loops.memory(), loops.long_loop_first_call())
     write_report(args.out, results, memory, firsts, machine(), loop_lines)
 
 

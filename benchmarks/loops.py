@@ -294,7 +294,37 @@ def memory(n=2000, d=256, every=45):
     return out
 
 
-def report(table, calls, mem=None):
+def tg_creep(x):
+    y = x + 2
+    while y.norm() < 114450.0:  # 100,000 steps of * 1.0001 from |y| = 5.196
+        y = y * 1.0001
+    return (y * y).sum()
+
+
+def long_loop_first_call():
+    """Seconds of the first gradient call of a 100,000-iteration loop (NOTE [fast forward]):
+    transgrad compiled on NumPy (tracing, code generation and the run), transgrad eager and
+    PyTorch eager; and the number of iterations."""
+    import torch
+
+    x = np.ones(3, np.float32)
+    out = {}
+    for label, fn in (("transgrad compiled (NumPy), first call", tg.compile(tg_creep)), ("transgrad eager", tg_creep)):
+        xt = tg.tensor(x, requires_grad=True)
+        t = time.perf_counter()
+        fn(xt).backward()
+        out[label] = time.perf_counter() - t
+    xt = torch.tensor(x, requires_grad=True)
+    t = time.perf_counter()
+    y, k = xt + 2, 0
+    while y.norm() < 114450.0:
+        y, k = y * 1.0001, k + 1
+    (y * y).sum().backward()
+    out["PyTorch eager"] = time.perf_counter() - t
+    return out, k
+
+
+def report(table, calls, mem=None, long=None):
     lines = ["## Loops whose trip count changes (NOTE [loops])", "",
              f"{calls} calls, each input looping a different number of times (rnn: length drawn in 5 ... {T} of a "
              f"sequence padded to {T}; tutorial loop: inputs of random scale, 0 ... 20 doublings). Total: the whole "
@@ -313,6 +343,12 @@ def report(table, calls, mem=None):
                   "", "| implementation | peak memory | time |", "|---|---:|---:|"]
         lines += [f"| {k} | {v[0] / 2 ** 20:.2f} MiB | {v[1] * 1e3:.1f} ms |" for k, v in mem.items()]
         lines.append("")
+    if long:
+        times, k = long
+        lines += [f"### first gradient call of a {k:,}-iteration loop (`while y.norm() < c: y = y * 1.0001`)", "",
+                  "| implementation | time |", "|---|---:|"]
+        lines += [f"| {name} | {t:.2f} s |" for name, t in times.items()]
+        lines.append("")
     return lines
 
 
@@ -320,7 +356,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=100)
     args = parser.parse_args(argv)
-    print("\n".join(report(run(args.calls), args.calls, memory())))
+    print("\n".join(report(run(args.calls), args.calls, memory(), long_loop_first_call())))
 
 
 if __name__ == "__main__":

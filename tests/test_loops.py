@@ -129,7 +129,7 @@ def test_the_generated_code_keeps_the_loop_and_does_not_grow_with_the_trip_count
     # `x @ U` is the same in every iteration: computed once before the loop, its gradient summed
     assert small.index("matmul = x @ U") < small.index("while True:")
     assert small.index("g_U = ") > small.index("for i in reversed(range(trips)):")
-    assert "rolled (one program for every trip count)" in repr(f.traces[0])
+    assert "rolled (one program for every trip count below 125000)" in repr(f.traces[0])  # then a trace would be too long
 
 
 @pytest.mark.parametrize("backend", ["numpy", "jax"])
@@ -713,3 +713,72 @@ def test_an_exported_range_bound_loop_takes_n_as_an_argument(tmp_path, backend):
         lines += [f"assert np.allclose(np.asarray(g[{i + 1}]), {np.asarray(x).tolist()!r}, rtol=2e-4, atol=2e-5), g"
                   for i, x in enumerate(g)]  # g[0]: the gradient of xs (every float argument is differentiated)
     run_without_transgrad(tmp_path, "\n".join(lines + ["print('ok')"]) + "\n")
+
+
+# ---- long loops: the first call traces a few iterations (NOTE [fast forward]) ------------------------
+def creep(x):
+    y = x + 2
+    while y.norm() < 1e4:
+        y = y * 1.001
+    return (y * y).sum()
+
+
+def creep_then_decide(x, limit):
+    y = x + 2
+    while y.norm() < 1e4:
+        y = y * 1.001
+    if y.sum() > limit:  # decided on the values after the loop: wrong if traced where the loop was cut
+        y = y * 3
+    return (y * y).sum()
+
+
+def creep_then_assert(x):
+    y = x + 2
+    while y.norm() < 1e4:
+        y = y * 1.001
+    assert bool(y.norm() >= 1e4), "only true after the whole loop"
+    return y.sum()
+
+
+def creep_keeping_the_previous(x):
+    y = prev = x + 2
+    while y.norm() < 1e4:
+        prev = y
+        y = y * 1.001
+    return (y * prev).sum()  # reads the last iteration's input too: the loop does not roll
+
+
+def creep_steps(x):
+    """(steps, the factor 1.001 ** steps) as float32 arithmetic does it."""
+    y, k = np.asarray(x, np.float32) + np.float32(2), 0
+    while np.linalg.norm(y) < 1e4:
+        y, k = y * np.float32(1.001), k + 1
+    return k, y / (np.asarray(x, np.float32) + 2)
+
+
+@pytest.mark.parametrize("fn,extra", [(creep, []), (creep_then_decide, [5.0]), (creep_then_decide, [1e4]),
+                                      (creep_then_assert, []), (creep_keeping_the_previous, [])],
+                         ids=["creep", "decides_as_at_the_cut", "decides_otherwise", "assert", "keeps_previous"])
+def test_a_long_loop_is_traced_a_few_iterations_and_stays_right(fn, extra):
+    x = np.array([1.0, -0.5, 2.0], np.float32)
+    k, factor = creep_steps(x)
+    assert k > 4000  # thousands of iterations, of which the first trace records a few
+    f = tg.compile(fn)
+    before = list(f.traces)  # traces are shared per code object
+    xt = tg.tensor(x, requires_grad=True)
+    out = f(xt, *extra)
+    out.backward()
+    y = (x.astype(np.float64) + 2) * factor
+    scale = 3.0 if fn is creep_then_decide and y.sum() > extra[0] else 1.0  # closed forms, at the real count
+    if fn is creep_then_assert:
+        want_value, want_grad = y.sum(), factor
+    elif fn is creep_keeping_the_previous:
+        want_value, want_grad = (y * y / 1.001).sum(), 2 * y * factor / 1.001
+    else:
+        want_value, want_grad = (scale * y) @ (scale * y), 2 * scale * scale * y * factor
+    np.testing.assert_allclose(out.item(), want_value, rtol=1e-4)
+    np.testing.assert_allclose(xt.grad.numpy(), want_grad, rtol=1e-3)  # float32 products of thousands of steps
+    (tr,) = [t for t in f.traces if t not in before]
+    guess_stands = fn is creep or (fn is creep_then_decide and extra[0] == 5.0)  # the sum is 8.5 at the cut
+    assert tr.fast_forwarded == guess_stands and len(tr.guards) <= (50 if guess_stands else k + 3)
+    assert bool(tr.loops) == (fn is not creep_keeping_the_previous)

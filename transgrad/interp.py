@@ -77,7 +77,7 @@ def _while(e, ins, call):
     body, k = e.kw["body"], e.kw["carried"]
     carried, invariants = list(ins[:k]), list(ins[k:])
     saved = [[] for _ in body.outputs[k:]]
-    n, cap, every = 0, e.kw.get("capacity"), e.kw.get("every") or 1
+    n, cap, every = 0, e.kw.get("capacity") or e.kw.get("limit"), e.kw.get("every") or 1
     while cap is None or n < cap:
         try:
             outs = run(body, carried + invariants, call)

@@ -7,6 +7,7 @@ def rnn_forward(h, W, U, x):
     h_saved = []
     tanh_saved = []
     while True:
+        if trips >= 125000: break
         norm = vector_norm(h_1, axis=None, keepdims=False)
         if not norm < 20: break
         # h = (h @ W + x @ U).tanh() * 1.5 + h  [golden_cases.py:33]
@@ -22,6 +23,7 @@ def rnn_forward(h, W, U, x):
     h_saved = stacked(h_saved, (4,), 'float32')
     tanh_saved = stacked(tanh_saved, (4,), 'float32')
     del matmul
+    if not trips < 125000: raise GuardFailed(10)
     # return (h * h).sum()  [golden_cases.py:34]
     mul_1 = h_1 * h_1
     sum_1 = xp.add.reduce(mul_1, axis=None, keepdims=False)

@@ -507,6 +507,10 @@ def _loop_lines(block, e, dying, fixed, indent):
         lines += [_line(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(n))], v)]), indent)
                   for n, v in [(count, cst.Integer("0"))] + [(s, cst.List([])) for s in stacks]]
         head = cst.While(cst.Name("True"), cst.IndentedBlock([cst.SimpleStatementLine([cst.Pass()])]))
+        if e.kw.get("limit"):  # `if trips >= limit: break`: a runaway loop stops where a trace would (NOTE [loops])
+            past = cst.Comparison(cst.Name(count), [cst.ComparisonTarget(cst.GreaterThanEqual(),
+                                                                         cst.Integer(str(e.kw["limit"])))])
+            body_lines.append(_line(cst.If(past, cst.SimpleStatementSuite([cst.Break()])), inner))
     else:
         count = name_of[id(e.ins[0])]
         step = ns.create("i")

@@ -253,15 +253,24 @@ class CompiledFunction:
                 self._warn_full()
                 return self._eager(args, kwargs, argnums, value)
             decisions = {}
+            fast = self.loops == "roll" and self.backend.name == "numpy"  # NOTE [fast forward]
             while True:
                 rng = generator().bit_generator.state
-                with gc_paused():
-                    tr = self._build(args, kwargs, leaves, key, argnums, decisions)
-                generator().bit_generator.state = rng  # the program draws what the traced run drew
+                try:
+                    with gc_paused():
+                        tr = self._build(args, kwargs, leaves, key, argnums, decisions, fast)
+                except _Guessed:  # the trace after a loop it ended early failed: trace it all
+                    fast = False
+                    continue
+                finally:
+                    generator().bit_generator.state = rng  # the program draws what the traced run drew
                 try:
                     result = self._run(tr, leaves, argnums, value, effects_on)
                     break
                 except GuardFailed as e:  # NOTE [decisions]: the program computed another decision
+                    if tr.fast_forwarded:  # NOTE [fast forward]: the guess does not stand
+                        fast, decisions = False, {}
+                        continue
                     if e.index in decisions or len(decisions) >= MAX_REDECISIONS:
                         g = tr.guards[e.index]
                         raise TraceError(
@@ -311,6 +320,9 @@ class CompiledFunction:
         if g.how == "capacity":  # NOTE [loops]
             msg = (f"loop {g.describe()}: this input loops {old.capacity[index]} times or more, past the buffers "
                    "of the cached trace's rolled loop; the new trace has room for twice its count")
+        elif g.how == "limit":
+            msg = (f"loop {g.describe()}: this input loops {old.capacity[index]} times or more, as many iterations as "
+                   "a trace may record; tracing it again")
         elif g.how == "range":  # NOTE [loops]: an argument that bounds a loop which did not roll
             msg = f"{g.describe()}: the cached trace looped {g.expected} times, this input loops {e.value} times"
             if g.src in old.unrolled:
@@ -356,7 +368,7 @@ class CompiledFunction:
     # re-decides any guard whose float rounding differs (NOTE [decisions]). With x64 on, the
     # trace runs on JAX (NumPy's promotion of int32 with float32 differs from JAX's), and so
     # does one under a JAX transformation (jax.vmap), whose arrays have no values to copy.
-    def _build(self, args, kwargs, leaves, key, argnums, decisions=None):
+    def _build(self, args, kwargs, leaves, key, argnums, decisions=None, fast=False):
         if getattr(self.backend, "x64_enabled", None) is not None and not self.backend.x64_enabled():
             for leaf in leaves:
                 if np.dtype(leaf[1].dtype) == np.float64:
@@ -364,7 +376,7 @@ class CompiledFunction:
                         f"{self.__name__}: argument `{leaf[0]}` is float64, but JAX runs float64 as float32 unless "
                         "jax_enable_x64 is on: call jax.config.update('jax_enable_x64', True) first, or pass float32")
         host = self.backend.name == "jax" and self.backend.traces_on_host(leaf[1] for leaf in leaves)
-        tracer = ForwardTracer(decisions)
+        tracer = ForwardTracer(decisions, fast_forward=fast and not decisions)
         traced = [tracer.arg(as_jax_computes(np.asarray(leaf[1])) if host and hasattr(leaf[1], "dtype") else leaf[1], leaf[2], leaf[0],
                              frozen=leaf[3] is None) for leaf in leaves]
         for leaf, t in zip(leaves, traced):
@@ -378,9 +390,11 @@ class CompiledFunction:
         with tracing(tracer, grad=True), using(host=host):
             try:
                 result = self.fn(*args, **kwargs)
-            except TraceError:
-                raise
             except Exception as e:
+                if tracer.forced:  # NOTE [fast forward]: values after a loop ended early may fail
+                    raise _Guessed from None
+                if isinstance(e, TraceError):
+                    raise
                 raise _user_error(e, self.__name__) from None
             finally:
                 tracer.restore()  # NOTE [effects]: tracing changed nothing the caller sees
@@ -388,8 +402,14 @@ class CompiledFunction:
         tree = flatten_out(result, outs)
         name_from_source(tracer.eqns)
         captures, env = _sources(self.fn, tracer.captured, self.__name__)
-        return Trace(self._name, key, leaves, tracer, traced, outs, tree, captures, env, self.backend, self.device,
-                     self.loops, self.checkpoint)
+        tr = Trace(self._name, key, leaves, tracer, traced, outs, tree, captures, env, self.backend, self.device,
+                   self.loops, self.checkpoint)
+        tr.fast_forwarded = bool(tracer.forced)
+        return tr
+
+
+class _Guessed(Exception):
+    """Tracing after a loop that the tracer ended early failed (NOTE [fast forward])."""
 
 
 def _sources(fn, captured, name):

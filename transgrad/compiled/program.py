@@ -23,6 +23,7 @@ from ..passes.roll import roll
 from ..tensor import new
 from ..tensor.records import AccumulateGrad, Node, Overwritten, edge, node_type
 from ..trace.loops import ends_loop_alone
+from ..trace import tracer as tracer_module
 from ..trace.tracer import Guard
 from .effects import describe
 
@@ -167,8 +168,10 @@ class Trace:
             name=f"{self.name}_backward") for k in wanted}
         self.fwd_eqns = []
         for e in stacks.save(rolled).eqns:
+            if e.op == "while" and not e.kw.get("capacity") and "count" not in e.kw:  # NOTE [fast forward]
+                e = e._replace(params=e.params + (("limit", tracer_module.MAX_TRACE_LENGTH // len(e.kw["body"].eqns)),))
             self.fwd_eqns.append(e)
-            if e.kw.get("capacity"):  # a loop that filled its buffers may have had more to do: retrace
+            if e.kw.get("capacity") or e.kw.get("limit"):  # a loop that filled its buffers may have had more to do
                 self.fwd_eqns += self._capacity_guard(e)
         return loops
 
@@ -194,10 +197,10 @@ class Trace:
                                                      Var((), "bool", "guard"), src))
 
     def _capacity_guard(self, e):
-        """`trips < capacity`, a guard (NOTE [loops])."""
-        cap = e.kw["capacity"]
+        """`trips < capacity` (or the limit of a NumPy loop), a guard (NOTE [loops])."""
+        cap = e.kw.get("capacity") or e.kw["limit"]
         room = Var((), np.dtype(bool), "room")
-        g = Guard(room, True, e.src, "capacity", len(self.guards))
+        g = Guard(room, True, e.src, "capacity" if e.kw.get("capacity") else "limit", len(self.guards))
         self.capacity[g.index] = cap
         self.guards.append(g)
         self.guard_holds.append(0)
@@ -328,7 +331,7 @@ class Trace:
                   f"{f' below {caps[s]}' if s in caps else ''}") + ")"
                for s in self.loops]
         checked = {e.kw["index"] for e in self.fwd_eqns if e.op == "guard"}  # those a rolled loop decides are gone
-        i, gs, said = 0, [g for g in self.guards if g.index in checked and g.how != "capacity"], set()
+        i, gs, said = 0, [g for g in self.guards if g.index in checked and g.how not in ("capacity", "limit")], set()
         while i < len(gs):
             j = i
             while j + 1 < len(gs) and gs[j + 1].src == gs[i].src:

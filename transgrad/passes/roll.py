@@ -323,6 +323,7 @@ def _roll_counted(eqns, g, differentiable, bounds=()):
     i = 0
     while i < len(eqns):
         found, spans = None, [(b, _span(eqns, b)) for b in bounds]
+        dead = {}  # period -> the starts of a run that did not roll, once each rotation of it was tried
         nxt, seen = [None] * len(keys), {}
         for j in range(len(keys) - 1, i - 1, -1):
             nxt[j], seen[keys[j]] = seen.get(keys[j]), j
@@ -335,9 +336,14 @@ def _roll_counted(eqns, g, differentiable, bounds=()):
             least = MIN_TRIPS if near else max(MIN_COUNTED, -(-MIN_COUNTED_OPS // p))  # repetitions a roll needs
             if start + least * p > len(keys) or keys[start + (least - 1) * p] != keys[start]:
                 continue  # cheap: no long block comparisons for runs that could not roll
+            if any(e.op == "guard" for e in eqns[start:start + p]) or (
+                    not near and start in dead.get(p, ())):  # no run inside a run that failed: not quadratic
+                continue
             n = 1
             while start + (n + 1) * p <= len(keys) and _same(keys, start, start + n * p, p):
                 n += 1
+            d, lo = dead.get(p), start + p
+            dead[p] = range(d.start, max(d.stop, start + n * p)) if d and lo <= d.stop else range(lo, start + n * p)
             # a bound loop: the run (and the iteration peeled before it) holds every operation of its body's lines
             bound = next(((b, peel) for b, (first, last) in near for peel in (0, 1)
                           if MIN_TRIPS <= b["value"] - peel <= n and 0 <= start - peel * p <= first
@@ -345,8 +351,6 @@ def _roll_counted(eqns, g, differentiable, bounds=()):
             if bound:
                 n = bound[0]["value"] - bound[1]
             elif n < MIN_COUNTED or n * p < MIN_COUNTED_OPS:
-                continue
-            if any(e.op == "guard" for e in eqns[start:start + p]):
                 continue
             rolled = _roll_at(eqns, start, p, n, None, g, differentiable, counted=bound or True)
             if not isinstance(rolled, str):

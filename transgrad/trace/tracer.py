@@ -13,7 +13,7 @@ import numpy as np
 from .. import tensor as T
 from .._state import user_frame, user_src, using
 from ..ir import Eqn, Lit, Src, Var
-from .loops import python_state
+from .loops import ends_loop_alone, python_state
 from .names import leaf_name
 from .outside import Outside
 
@@ -123,6 +123,19 @@ class Tracer:
                          "Use tensor operations such as tg.where instead")
 
 
+# NOTE [fast forward]: a long loop costs its first call a trace of every iteration (the user's
+# Python runs each one). When a loop's test (one that ends it alone: trace/loops.py) has seen
+# FAST_FORWARD iterations of the same operations and Python state, the tracer ends the loop
+# there: its test decides to stop. What follows is traced on the values of that iteration, so
+# the trace is only a guess: it stands if the loop rolls (its program then runs the loop to its
+# real end) and every guard after it holds when the program runs on the real inputs. Any
+# guard that fails (the forced exit itself when the loop did not roll), or an error raised
+# while tracing after the forced exit, discards the guess and the function is traced again in
+# full. A rolled NumPy loop that a test ends stops (failing a guard) after as many iterations
+# as a trace may record (MAX_TRACE_LENGTH operations), so a runaway loop still ends in the
+# TraceError of a full trace. The NumPy backend only: on XLA a rolled loop's buffers are
+# sized from the traced count.
+FAST_FORWARD = 8
 MAX_TRACE_LENGTH = 1_000_000  # equations; a runaway data-dependent loop stops here
 
 
@@ -157,7 +170,7 @@ class ForwardTracer(Outside, Tracer):
     (NOTE [guards]): an equation `guard` in the stream that generated code re-checks. What
     it changes of tensors from outside comes back as effects (NOTE [effects])."""
 
-    def __init__(self, decisions=None):
+    def __init__(self, decisions=None, fast_forward=False):
         super().__init__()
         self._init_outside()
         self.decisions = decisions or {}  # guard index -> the value the generated program computed there
@@ -168,6 +181,9 @@ class ForwardTracer(Outside, Tracer):
         self.flows = {}  # id(out Var) -> per input, whether autograd sends it a gradient (NOTE [loops])
         self.states = {}  # guard index -> the Python state of the user's frame at a bool() (NOTE [loops])
         self.bounds = []  # the loops that parameters bound: {var, value, file, lines}; their bodies' states by line
+        self.fast_forward = fast_forward  # NOTE [fast forward]
+        self.loop_seen = {}  # Src of a loop's test -> (place, decision, state, last iteration's operations, repeats)
+        self.forced = []  # indices of the guards that ended a loop early
 
     def arg(self, data, requires_grad, hint, frozen=False):
         """The placeholder of a leaf argument; `frozen`: it came as an array, not a tensor."""
@@ -245,12 +261,29 @@ class ForwardTracer(Outside, Tracer):
         if decided:  # NOTE [decisions]: the program that runs decides, not this run's eager arithmetic
             expected = type(expected)(self.decisions[index])
         s = user_src()
-        g = Guard(self.var(t), expected, s and Src(*s), how, index)
-        self.guards.append(g)
+        src = s and Src(*s)
         if how == "bool":  # a loop's test, maybe: what Python state its iterations change
-            self.states[index] = python_state(user_frame())
+            state = self.states[index] = python_state(user_frame())
+            if self.fast_forward and not decided and src and self._ends_early(src, expected, state):
+                decided, expected = True, not expected
+        g = Guard(self.var(t), expected, src, how, index)
+        self.guards.append(g)
         self.eqns.append(Eqn("guard", (g.var,), (("expected", expected), ("index", g.index)), Var((), "bool", "guard"), g.src))
         return np.asarray(expected, d.dtype).reshape(d.shape) if decided else None
+
+    def _ends_early(self, src, expected, state):
+        """NOTE [fast forward]: has the loop of test `src` repeated the same iteration
+        FAST_FORWARD times? Then its test now decides to end it."""
+        now, seen = len(self.eqns), self.loop_seen.get(src)
+        body = repeats = None
+        if seen is not None and seen[1] == expected and seen[2] == state:
+            body = tuple((e.op, e.out.shape if type(e.out) is Var else None) for e in self.eqns[seen[0]:now])
+            repeats = seen[4] + 1 if body == seen[3] else 0
+        self.loop_seen[src] = (now, expected, state, body, repeats or 0)
+        if (repeats or 0) >= FAST_FORWARD and ends_loop_alone(src):
+            self.forced.append(len(self.guards))
+            return True
+        return False
 
 
 def tracing(tracer, grad=False):
