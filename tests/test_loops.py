@@ -679,14 +679,24 @@ def counter_after(xs, h, n):
     return h.sum() + t  # noqa: B023  the counter read after the loop: not a bound
 
 
+RATES = [0.5] * 6 + [2.0] * 6
+
+
+def python_list_rates(h, n):
+    for t in range(n):
+        h = h * RATES[t]  # a Python list: the trace sees 0.5 at the first six steps only
+    return h.sum()
+
+
 @pytest.mark.parametrize("fn,args", [
+    (python_list_rates, lambda n: [np.full(4, 0.1, np.float32), n]),
     (counts_in_python, lambda n: [XS_LONG, np.full(4, 0.1, np.float32), n]),
     (scaled_by_counter, lambda n: [np.full(4, 0.1, np.float32), n]),
     (counter_after, lambda n: [XS_LONG, np.full(4, 0.1, np.float32), n]),
-], ids=["python_state", "counter_as_value", "counter_after"])
+], ids=["list_indexed", "python_state", "counter_as_value", "counter_after"])
 def test_range_loops_python_decides_stay_right(fn, args):
     f = tg.compile(fn)
-    for n in (3, 7, 12, 5):
+    for n in (3, 7, 12, 5):  # 7 and 12 pass the sixth step
         got = f(*args(n))
         want = fn(*[tg.tensor(a) if isinstance(a, np.ndarray) else a for a in args(n)])
         np.testing.assert_allclose(got.item(), want.item(), rtol=1e-6)

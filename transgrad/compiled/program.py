@@ -183,7 +183,8 @@ class Trace:
             return
         if peeled is None and rolling:
             self.unrolled[src] = (f"it ran {b['value']} times when traced: a loop is seen from two iterations on"
-                                  if b["value"] < 2 else "its iterations change Python values the trace does not see"
+                                  if b["value"] < 2 else "its counter indexes a Python value, not a tensor"
+                                  if b.get("lists") else "its iterations change Python values the trace does not see"
                                   if not _same_state(b) else "its iterations differ (operations, shapes, "
                                   "constants or gradient paths), or its gradient is not its operations' alone")
         test = var
@@ -353,7 +354,9 @@ class Trace:
 def _same_state(bound):
     """Did the body of a bound loop leave the same Python state (its counter aside) at each
     of its lines in every iteration (`python_state`: a local made in the first iteration
-    counts from then on)?"""
+    counts from then on), and index only tensors with its counter?"""
+    if bound.get("lists"):
+        return False
     for seen in bound["states"].values():
         for a, b in zip(seen, seen[1:]):
             a, b = dict(a), dict(b)

@@ -369,7 +369,7 @@ def _roll_counted(eqns, g, differentiable, bounds=()):
 
 def _span(eqns, bound):
     """The places of the first and the last equation of a bound loop's body lines, or None."""
-    file, (_, first, last, _) = bound["file"], bound["lines"]
+    file, (_, first, last) = bound["file"], bound["lines"][:3]
     inside = [i for i, e in enumerate(eqns) if e.src is not None and e.src.file == file and first <= e.src.line <= last]
     return (inside[0], inside[-1]) if inside else None
 

@@ -147,10 +147,11 @@ def _exits(body, allowed):
 
 
 def range_bounds(fn) -> dict:
-    """{parameter: (line of the `for`, first and last line of its body, its target)} for the parameters
-    of `fn` that only bound a loop, so that the loop may run any number of times in one
-    program (NOTE [loops]): `for t in range(n):` directly in fn's body, n read nowhere else
-    and never assigned, t read only as an index (`xs[t]`) and only in the loop, and a body
+    """{parameter: (line of the `for`, first and last line of its body, its target, the names
+    it indexes)} for the parameters of `fn` that only bound a loop, so that the loop may run
+    any number of times in one program (NOTE [loops]): `for t in range(n):` directly in fn's
+    body, n read nowhere else and never assigned, t read only as an index of a name (`xs[t]`;
+    the tracer checks that xs is a tensor, not a list) and only in the loop, and a body
     without Python decisions, early exits or stores into objects (attributes, items).
 
     >>> def rnn(xs, h, n):
@@ -188,12 +189,16 @@ def _bounds(file, text, first, name):
             continue
         n, t = it.args[0].id, loop.target.id
         inside = {id(x) for s in loop.body for x in ast.walk(s)}
-        indexes = {id(x) for s in loop.body for sub in ast.walk(s) if isinstance(sub, ast.Subscript)
-                   and isinstance(sub.ctx, ast.Load) for x in ast.walk(sub.slice)}
+        subs = [sub for s in loop.body for sub in ast.walk(s) if isinstance(sub, ast.Subscript)
+                and isinstance(sub.ctx, ast.Load) and any(isinstance(x, ast.Name) and x.id == t
+                                                          for x in ast.walk(sub.slice))]
+        indexes = {id(x) for sub in subs for x in ast.walk(sub.slice)}
+        indexed = tuple(sorted({sub.value.id for sub in subs if isinstance(sub.value, ast.Name)}))
         if (sum(x.id == n for x in names) == 1 and all(id(x) in indexes for x in names if x.id == t and x is not loop.target)
                 and not any(isinstance(x, _DECIDES) and not (isinstance(x, (ast.Attribute, ast.Subscript))
                                                              and isinstance(x.ctx, ast.Load))
                             for s in loop.body for x in ast.walk(s))
-                and all(id(x) in inside or x is loop.target for x in names if x.id == t)):
-            out.append((n, (loop.lineno, loop.body[0].lineno, loop.end_lineno, t)))
+                and all(id(x) in inside or x is loop.target for x in names if x.id == t)
+                and all(isinstance(sub.value, ast.Name) for sub in subs)):
+            out.append((n, (loop.lineno, loop.body[0].lineno, loop.end_lineno, t, indexed)))
     return tuple(out)

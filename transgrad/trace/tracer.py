@@ -226,7 +226,10 @@ class ForwardTracer(Outside, Tracer):
         src = self.eqns[-1].src
         for b in self.bounds:  # what the body of `for t in range(n)` leaves in Python, at each of its lines
             if src is not None and src.file == b["file"] and b["lines"][1] <= src.line <= b["lines"][2]:
-                b["states"].setdefault(src.line, []).append(python_state(user_frame()))
+                frame = user_frame()
+                b["states"].setdefault(src.line, []).append(python_state(frame))
+                if not all(isinstance(frame.f_locals.get(x), T.Tensor) for x in b["lines"][4]):
+                    b["lists"] = True  # `ws[t]` of a Python list: values the trace does not see
         if out.grad_fn is not None:
             self.node_out[id(out.grad_fn)] = self.eqns[-1].out
             self.flows[id(self.eqns[-1].out)] = tuple(e is not None for e in out.grad_fn.edges)
