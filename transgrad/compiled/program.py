@@ -168,7 +168,7 @@ class Trace:
             name=f"{self.name}_backward") for k in wanted}
         self.fwd_eqns = []
         for e in stacks.save(rolled).eqns:
-            if e.op == "while" and not e.kw.get("capacity") and "count" not in e.kw:  # NOTE [fast forward]
+            if e.op == "while" and self.backend.name == "numpy" and "count" not in e.kw:  # NOTE [fast forward]
                 e = e._replace(params=e.params + (("limit", tracer_module.MAX_TRACE_LENGTH // len(e.kw["body"].eqns)),))
             self.fwd_eqns.append(e)
             if e.kw.get("capacity") or e.kw.get("limit"):  # a loop that filled its buffers may have had more to do
