@@ -792,3 +792,16 @@ def test_a_long_loop_is_traced_a_few_iterations_and_stays_right(fn, extra):
     guess_stands = fn is creep or (fn is creep_then_decide and extra[0] == 5.0)  # the sum is 8.5 at the cut
     assert tr.fast_forwarded == guess_stands and len(tr.guards) <= (50 if guess_stands else k + 3)
     assert bool(tr.loops) == (fn is not creep_keeping_the_previous)
+
+
+def test_a_negative_or_huge_count_is_an_ordinary_int_argument():
+    f = tg.compile(rnn_steps)
+    h = np.array([0.2, -0.1, 0.3, 0.05], np.float32)
+    for n in (5, -2, 3, 2 ** 31):  # range(-2) is empty; 2 ** 31 does not fit the program's int32 (never runs here)
+        if n == 2 ** 31:
+            assert not f._bound(4, n, False)
+            continue
+        want = float(jax_rnn_steps(XS_LONG, h, W4 * 0.5, U4 * 0.5, n))
+        np.testing.assert_allclose(f(XS_LONG, h, W4 * 0.5, U4 * 0.5, n).item(), want, rtol=1e-5)
+    heads = [repr(t).splitlines()[0] for t in f.traces]  # traces are shared per code object
+    assert any("n: int32[]" in h for h in heads) and any("n: int32[]" not in h for h in heads)  # -2: a key

@@ -172,7 +172,7 @@ class CompiledFunction:
                 rg = a._requires_grad or diff
                 leaves.append((name, a.array if a._base is not None else a._data, rg, a, pos))
                 key.append((a._data.shape, a._data.dtype, rg))
-            elif ta is int and pos in self._bounds and not diff and 0 <= a < 2 ** 31:
+            elif self._bounds and self._bound(pos, a, diff):
                 leaves.append((name, np.asarray(a, np.int32), False, None, pos))
                 key.append("bound")
             else:
@@ -184,6 +184,10 @@ class CompiledFunction:
             raise TypeError(f"grad: argnums={argnums} counts positional arguments, but {self.__name__} was called "
                             f"with {len(args)}")
         return leaves, tuple(key)
+
+    def _bound(self, pos, a, diff):
+        """Is argument `a` at `pos` an int that bounds a loop, passed to the program (NOTE [loops])?"""
+        return type(a) is int and pos in self._bounds and not diff and 0 <= a < 2 ** 31
 
     def _call(self, args, kwargs, argnums, value=True):
         """Forward results (argnums None), else (value?, *grads) as arrays or tensors."""
@@ -380,12 +384,12 @@ class CompiledFunction:
         traced = [tracer.arg(as_jax_computes(np.asarray(leaf[1])) if host and hasattr(leaf[1], "dtype") else leaf[1], leaf[2], leaf[0],
                              frozen=leaf[3] is None) for leaf in leaves]
         for leaf, t in zip(leaves, traced):
-            if leaf[4] in self._bounds and type(args[leaf[4]]) is int:  # the function gets the int, the program an input
+            if self._bound(leaf[4], args[leaf[4]] if leaf[4] is not None else None, False):  # the function gets the int, the program an input
                 tracer.bounds.append(dict(name=leaf[0], var=tracer.vars[id(t)], value=args[leaf[4]], states={},
                                           file=self.fn.__code__.co_filename, lines=self._bounds[leaf[4]]))
         it = iter(traced)
-        args = tuple(rebuild(a, it, argnums is not None and i in argnums) if type(a) is not int or i not in self._bounds
-                     or next(it) is None else a for i, a in enumerate(args))
+        args = tuple(a if self._bound(i, a, argnums is not None and i in argnums) and next(it) is not None
+                     else rebuild(a, it, argnums is not None and i in argnums) for i, a in enumerate(args))
         kwargs = {k: rebuild(v, it, False) for k, v in kwargs.items()}
         with tracing(tracer, grad=True), using(host=host):
             try:
