@@ -77,20 +77,18 @@ def is_grad_enabled() -> bool:
     return mode.grad_enabled
 
 
-def user_src():
-    """(file, line) of the innermost frame outside the transgrad package, or None."""
-    f = sys._getframe(2)
-    while f is not None and f.f_code.co_filename.startswith(PKG_DIR):
-        f = f.f_back
-    return None if f is None else (f.f_code.co_filename, f.f_lineno)
-
-
 def user_frame():
     """The innermost frame outside the transgrad package, or None."""
     f = sys._getframe(1)
     while f is not None and f.f_code.co_filename.startswith(PKG_DIR):
         f = f.f_back
     return f
+
+
+def user_src():
+    """(file, line) of the innermost frame outside the transgrad package, or None."""
+    f = user_frame()
+    return None if f is None else (f.f_code.co_filename, f.f_lineno)
 
 
 def show_code(source):

@@ -19,7 +19,7 @@ from ..engine.vjp import Stacks, vjp
 from ..ir import Callee, Eqn, Graph, Lit, Src, Var
 from ..ops import OPS
 from ..passes import dce, hoist, optimize
-from ..passes.roll import roll
+from ..passes.roll import changed_locals, roll
 from ..tensor import new
 from ..tensor.records import AccumulateGrad, Node, Overwritten, edge, node_type
 from ..trace.loops import ends_loop_alone
@@ -355,14 +355,7 @@ def _same_state(bound):
     """Did the body of a bound loop leave the same Python state (its counter aside) at each
     of its lines in every iteration (`python_state`: a local made in the first iteration
     counts from then on), and index only tensors with its counter?"""
-    if bound.get("lists"):
-        return False
-    for seen in bound["states"].values():
-        for a, b in zip(seen, seen[1:]):
-            a, b = dict(a), dict(b)
-            if any(a[k] != b[k] for k in a.keys() & b.keys() if k != bound["lines"][3]):
-                return False
-    return True
+    return not bound.get("lists") and not any(changed_locals(seen, bound["lines"][3]) for seen in bound["states"].values())
 
 
 def _plain_tape(outs):

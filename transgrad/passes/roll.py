@@ -109,14 +109,20 @@ def _runs(eqns, src):
 
 
 def _changed(run, eqns, states):
-    """The locals (`i`) that the iterations of a run change between their tests, if any
-    (one that the first iteration creates, a temporary, only from then on)."""
-    seen = [dict(states.get(eqns[i].kw["index"], ())) for i in run]
+    """The locals (`i`) that the iterations of a run change between their tests, if any."""
+    return ", ".join(f"`{k}`" for k in changed_locals([states.get(eqns[i].kw["index"], ()) for i in run]))
+
+
+def changed_locals(seen, skip=None):
+    """The locals that change from one snapshot of a frame's Python state to the next (one
+    that the first iteration creates, a temporary, only from then on); `skip` may change (the
+    counter of a `for`)."""
+    seen = [dict(s) for s in seen]
     for a, b in zip(seen, seen[1:]):
-        changed = [k for k in a.keys() & b.keys() if a[k] != b[k]]
+        changed = sorted(k for k in a.keys() & b.keys() if a[k] != b[k] and k != skip)
         if changed:
-            return ", ".join(f"`{k}`" for k in sorted(changed))
-    return ""
+            return changed
+    return []
 
 
 def _loop_sources(eqns):
