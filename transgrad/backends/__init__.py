@@ -11,8 +11,10 @@ NOTE [backends]: a backend module (numpy.py, jax.py) provides
   impl(row)       the eager form of a row, for tensors holding that backend's arrays
 A call of a generated function raises helpers.GuardFailed when a guard does not hold.
 """
+import ast
 import itertools
 import linecache
+import re
 
 _counter = itertools.count()
 
@@ -32,12 +34,31 @@ def get_backend(name):
     raise ValueError(f"unknown backend {name!r}; use 'numpy' or 'jax'")
 
 
-def load(source: str, name: str, namespace: dict) -> dict:
-    """Exec generated source with a copy of `namespace` as its globals, and return them. The
-    text is registered with linecache so that tracebacks through generated code show the
-    generated lines."""
+def load(source, name: str, namespace: dict) -> dict:
+    """Exec generated source (text, or an `ast.Module`) with a copy of `namespace` as its
+    globals, and return them. The text is registered with linecache so that tracebacks
+    through generated code show the generated lines."""
     filename = f"<transgrad:{name}:{next(_counter)}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    text = ast.unparse(source) if isinstance(source, ast.AST) else source
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
     glb = dict(namespace)
     exec(compile(source, filename, "exec"), glb)
     return glb
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def eager_impl(op, spelling: str, namespace: dict):
+    """`add_impl(a, b): return a + b`, the eager form of an op-table row, compiled from its
+    template's syntax tree. Eager ops never print code, so this uses the standard `ast`
+    module and leaves LibCST (the printer of generated code) unloaded until code is
+    generated."""
+    expr = ast.parse(_PLACEHOLDER.sub(r"\1", op.spellings[spelling]), mode="eval").body  # `{a}` is the name `a`
+    star = op.inputs[-1] if op.variadic else None
+    args = ast.arguments(
+        posonlyargs=[], args=[ast.arg(n) for n in op.inputs if n != star], vararg=ast.arg(star) if star else None,
+        kwonlyargs=[ast.arg(n) for n in op.params], kw_defaults=[None] * len(op.params), defaults=[])
+    fname = op.name + "_impl"
+    tree = ast.fix_missing_locations(ast.Module([ast.FunctionDef(fname, args, [ast.Return(expr)], [])], []))
+    return load(tree, fname, namespace)[fname]

@@ -6,11 +6,11 @@ call (NOTE [guards]); everything is pure, so a result whose guards fail is disca
 import jax
 import jax.numpy
 
-from ..codegen.emit import emit, impl_source
+from ..codegen.emit import emit
 from ..index import mask_counts, materialize
 from ..ir import Callee
 from ..passes.guards import guards_as_outputs
-from . import helpers, load
+from . import eager_impl, helpers, load
 from .helpers import GuardFailed, guard
 
 xp = jax.numpy
@@ -127,4 +127,4 @@ _INDEXED = {
 
 def impl(op):
     """The eager jax.numpy form of an op-table row (for tensors that hold JAX arrays)."""
-    return _INDEXED.get(op.name) or load(impl_source(op, name), op.name, NAMESPACE)[op.name + "_impl"]
+    return _INDEXED.get(op.name) or eager_impl(op, name, NAMESPACE)

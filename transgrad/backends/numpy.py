@@ -1,11 +1,10 @@
 """The NumPy backend: generated code runs with `xp = numpy` (NOTE [backends])."""
 import numpy
 
-from ..codegen.emit import emit, impl_source
 from ..index import materialize
 from ..ir import Callee
 from ..passes.reuse import reuse_buffers
-from . import helpers, load
+from . import eager_impl, helpers, load
 from .helpers import GuardFailed, guard
 
 xp = numpy
@@ -91,13 +90,15 @@ def impl(op):
     (and kept on the row)."""
     fn = op.impl
     if fn is None:
-        fn = op.impl = _INDEXED.get(op.name) or load(impl_source(op, name), op.name, NAMESPACE)[op.name + "_impl"]
+        fn = op.impl = _INDEXED.get(op.name) or eager_impl(op, name, NAMESPACE)
     return fn
 
 
 def build(graph, fname, constants=(), values=None, as_tuple=True):
     """Generated code for `graph` as a NumPy function `fname(*inputs) -> tuple` (constants
     are module globals), and its source. Guards raise GuardFailed inline."""
+    from ..codegen.emit import emit  # LibCST loads when code is first generated, not at import
+
     bound = {}
     source = emit(reuse_buffers(graph), fname, name, HELPERS, constants=constants, bound=bound, as_tuple=as_tuple)
     namespace = dict(NAMESPACE)

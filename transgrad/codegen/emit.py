@@ -567,19 +567,3 @@ def _loop_lines(block, e, dying, fixed, indent):
         lines.append(_line(cst.SimpleStatementLine([cst.Del(names[0] if len(names) == 1 else cst.Tuple(
             [cst.Element(n) for n in names], lpar=[], rpar=[]))]), indent))
     return lines
-
-
-def impl_source(op, spelling="numpy") -> str:
-    """`def add_impl(a, b): return a + b`: the eager form of a primitive, from its template."""
-    args = {n: cst.Name(n) for n in op.inputs + op.params}
-    star = op.inputs[-1] if op.variadic else None
-    pos = [cst.Param(cst.Name(n)) for n in op.inputs if n != star]
-    params = cst.Parameters(
-        pos,
-        star_arg=cst.Param(cst.Name(star)) if star else (cst.ParamStar() if op.params else cst.MaybeSentinel.DEFAULT),
-        kwonly_params=[cst.Param(cst.Name(n)) for n in op.params],
-    )
-    tpl = parsed(op.spellings[spelling])
-    body = cst.IndentedBlock([cst.SimpleStatementLine([cst.Return(tpl.fill(args))])])
-    return cst.Module([cst.FunctionDef(cst.Name(op.name + "_impl"), params, body)]).code
-

@@ -105,7 +105,7 @@ def full_like(t: Tensor, value, dtype=None, device=None, requires_grad: bool = F
     return leaf(np.full(t.shape, value, dtype or t.dtype), requires_grad)
 
 
-_rng = np.random.default_rng()
+_rng = None  # made on first use: numpy.random costs `import transgrad` a tenth of its time
 
 
 def manual_seed(seed: int) -> None:
@@ -117,13 +117,16 @@ def manual_seed(seed: int) -> None:
 
 def generator() -> np.random.Generator:
     """The generator `manual_seed` seeds."""
+    global _rng
+    if _rng is None:
+        _rng = np.random.default_rng()
     return _rng
 
 
 def drawn(draw, requires_grad: bool = False) -> Tensor:
     """The tensor `draw(generator)` makes. Inside a compiled function it is an input of the
     trace, drawn again at every call (NOTE [effects]), never a constant."""
-    t = new(draw(_rng))
+    t = new(draw(generator()))
     t._source = user_src()
     tracer = mode.tracer
     if tracer is not None:

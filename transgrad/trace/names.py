@@ -2,27 +2,12 @@
 (`z = y * y * 3`), a leaf after the constructor call that made it (`w = tg.randn(3)`)."""
 from __future__ import annotations
 
+import ast
 import functools
-
-import libcst as cst
 
 from ..ir import Var
 
-class _OpCounter(cst.CSTVisitor):
-    def __init__(self):
-        self.n = 0
-
-    def visit_BinaryOperation(self, node):
-        self.n += 1
-
-    def visit_UnaryOperation(self, node):
-        self.n += 1
-
-    def visit_Call(self, node):
-        self.n += 1
-
-    def visit_Subscript(self, node):
-        self.n += 1
+_OPERATIONS = (ast.BinOp, ast.UnaryOp, ast.Call, ast.Subscript)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -33,25 +18,24 @@ def _assignment(file, line):
     if not text:
         return None
     try:
-        stmt = cst.parse_statement(text)
-    except Exception:  # a line of a longer statement, or not Python: fall back to op names
+        body = ast.parse(text).body
+    except SyntaxError:  # a line of a longer statement: fall back to op names
         return None
-    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+    if len(body) != 1:
         return None
-    node = stmt.body[0]
-    if isinstance(node, cst.Assign) and len(node.targets) == 1:
-        target, value = node.targets[0].target, node.value
-    elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+    node = body[0]
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target, value = node.targets[0], node.value
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
         target, value = node.target, node.value
     else:
         return None
-    if not isinstance(target, cst.Name) or value is None:
+    if not isinstance(target, ast.Name) or value is None:
         return None
-    counter = _OpCounter()
-    value.visit(counter)
-    callee = value.func if isinstance(value, cst.Call) else None
-    callee = callee.attr.value if isinstance(callee, cst.Attribute) else getattr(callee, "value", None)
-    return target.value, max(counter.n, 1), callee
+    count = sum(isinstance(n, _OPERATIONS) for n in ast.walk(value))
+    callee = value.func if isinstance(value, ast.Call) else None
+    callee = callee.attr if isinstance(callee, ast.Attribute) else getattr(callee, "id", None)
+    return target.id, max(count, 1), callee
 
 
 CONSTRUCTORS = {"Variable", "tensor", "Tensor", "FloatTensor", "DoubleTensor", "ones", "zeros", "full", "eye",
@@ -67,7 +51,7 @@ def leaf_name(t, default):
 def assigned_name(src):
     """(target name, operations in the statement, outermost callee) of the user's line
     `src` when it is a one-line assignment `name = ...`; else None. Each line is parsed
-    once, with LibCST."""
+    once."""
     if src is None:
         return None
     return _assignment(src[0], src[1])
