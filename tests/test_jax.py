@@ -277,6 +277,60 @@ def test_tracing_compiles_nothing_on_the_side_one_program_for_every_length():
             np.testing.assert_allclose(np.asarray(a.array), b, rtol=2e-4, atol=1e-5)
 
 
+def tanh_mlp(x, params):
+    h = x
+    for W, b in params:
+        h = (h @ W + b).tanh()
+    return (h * h).mean()
+
+
+def jnp_tanh_mlp(x, params):
+    h = x
+    for W, b in params:
+        h = jnp.tanh(h @ W + b)
+    return jnp.mean(h * h)
+
+
+def test_loss_backward_compiles_one_program_for_forward_and_backward():
+    # NOTE [gradient with the forward]: `loss = f(...); loss.backward()` on XLA
+    rng = np.random.default_rng(11)
+    x = jnp.asarray(rng.standard_normal((7, 6)).astype(np.float32))  # shapes no other test compiles for
+    ws = [(rng.standard_normal((6, 9)) * 0.5, rng.standard_normal(9) * 0.1),
+          (rng.standard_normal((9, 3)) * 0.5, rng.standard_normal(3) * 0.1)]
+    ws = [tuple(jnp.asarray(a.astype(np.float32)) for a in layer) for layer in ws]
+    params = [tuple(tg.tensor(a, requires_grad=True) for a in layer) for layer in ws]
+    flat = [p for layer in params for p in layer]
+    want = [g for layer in jax.grad(jnp_tanh_mlp, argnums=1)(x, ws) for g in layer]
+
+    def check(scale):
+        for p, w in zip(flat, want):
+            np.testing.assert_allclose(np.asarray(p.grad.array), np.asarray(w) * scale, rtol=2e-5, atol=1e-7)
+            p.grad = None
+
+    f = tg.compile(tanh_mlp, backend="jax")
+    with XlaCompilations() as c:
+        loss = f(x, params)
+        loss.backward()
+        jax.block_until_ready([p.grad.array for p in flat])
+    assert c.n == 1  # forward and backward in one program
+    np.testing.assert_allclose(loss.item(), jnp_tanh_mlp(x, ws), rtol=1e-6)
+    check(1.0)
+    f(x, params).backward(tg.tensor(2.5))  # another seed: the generated backward multiplies by it
+    check(2.5)
+    (f(x, params) * -3).backward()  # a cotangent from eager operations after the call
+    check(-3.0)
+    with tg.no_grad():  # the forward alone
+        out = f(x, params)
+    assert not out.requires_grad and out.item() == pytest.approx(float(jnp_tanh_mlp(x, ws)), rel=1e-6)
+    W0 = flat[0]  # second order: the gradients the forward computed have a history
+    (g,) = tg.autograd.grad(f(x, params), [W0], create_graph=True)
+    (g * g).sum().backward()
+    def ref(W):
+        g = jax.grad(jnp_tanh_mlp, argnums=1)(x, [(W, ws[0][1]), ws[1]])[0][0]
+        return jnp.sum(g * g)
+    np.testing.assert_allclose(np.asarray(W0.grad.array), jax.grad(ref)(ws[0][0]), rtol=2e-4, atol=1e-7)
+
+
 def mixed_dtypes(x, k):
     return (x * k + k.sum()).sum() * x.mean()
 

@@ -226,6 +226,8 @@ class CompiledFunction:
             fn = tr.joint_program(argnums, value, self.__name__)
         else:
             fn = tr.fn or self._forward(tr)
+            if tr.residuals and not mode.grad_enabled and tr._gradient_with_forward() is not None:
+                fn = tr.forward_only()  # NOTE [gradient with the forward]
         try:
             out = fn(*arrays)
         except GuardFailed as e:

@@ -134,6 +134,7 @@ class Trace:
         if not self.loops:
             self.raw_backward = {k: _backward_of(tracer, outs[k], targets, f"{name}_backward") for k in wanted}
         self.fn = None  # the forward program, generated on first use (tg.grad needs only a joint one)
+        self.plain = None  # the forward without residuals (NOTE [gradient with the forward])
         self.joint = {}  # (argnums, with value) -> (fn, source, graph)
         # per differentiable output k: (Callee of its backward, which diff inputs it returns)
         self.backward_programs, self.residuals, self.ops = {}, {}, {}
@@ -216,10 +217,19 @@ class Trace:
         if self.fn is not None:
             return self.fn
         position = {}  # id(Var) -> its place among the residuals the forward returns
-        graphs = {}
+        graphs, eqns = {}, list(self.fwd_eqns)
+        with_forward = self._gradient_with_forward()
         for k, g in self.raw_backward.items():
             returned = tuple(j for j, o in enumerate(g.outputs) if o is not None)  # gradients it reaches
-            g = optimize(g.replace(outputs=tuple(g.outputs[j] for j in returned)))
+            if k == with_forward:  # NOTE [gradient with the forward]
+                seed = g.inputs[0]
+                eqns += [Eqn("full", (), (("shape", ()), ("value", 1.0), ("dtype", seed.dtype)), seed)] + list(g.eqns)
+                units = [g.outputs[j] for j in returned]
+                seed = Var((), seed.dtype, seed.hint)
+                scaled = [Eqn("mul", (seed, u), (), Var(u.shape, u.dtype, u.hint)) for u in units]
+                g = Graph((seed, *units), tuple(scaled), tuple(e.out for e in scaled), name=g.name)
+            else:
+                g = optimize(g.replace(outputs=tuple(g.outputs[j] for j in returned)))
             graphs[k] = (g, returned)
             self.ops[k] = TraceOp(self, k)
             self.residuals[k] = [position.setdefault(id(v), len(position)) for v in g.inputs[1:]]
@@ -227,16 +237,42 @@ class Trace:
         for g, _ in graphs.values():
             for v in g.inputs[1:]:
                 residual_vars[position[id(v)]] = v
-        fwd = Graph(tuple(self.fwd_inputs + self.consts), tuple(self.fwd_eqns),
+        fwd = Graph(tuple(self.fwd_inputs + self.consts), tuple(eqns),
                     tuple(self.out_vars + self.effect_vars + residual_vars), name=self.name)
         self.graph = _keep_inputs(optimize(fwd), fwd.inputs)
         fn, self.source = self.load(self.graph, self.name + "_forward")
         for k, (g, returned) in graphs.items():  # NOTE [shown is run]: what f.code() prints is what backward() calls
             name = f"{self.name}_backward" + (f"_{k}" if k else "")
-            fn_source = self.load(g, name, as_tuple=len(returned) > 1, constants=())
-            self.backward_programs[k] = (Callee(name, g, *fn_source), returned)
+            bwd, source = self.load(g, name, as_tuple=len(returned) > 1, constants=())
+            if k == with_forward:
+                bwd = _scaled(bwd, len(returned) > 1)
+            self.backward_programs[k] = (Callee(name, g, bwd, source), returned)
         self.fn = fn
         return fn
+
+    # NOTE [gradient with the forward]: on XLA, a trace whose one differentiable output is a
+    # float scalar (a loss) computes that output's gradients in its forward program, for a
+    # seed of 1: `loss = f(x); loss.backward()` compiles one program and runs one, where a
+    # forward and a backward would compile and run two. The backward it calls multiplies
+    # those gradients by the seed (the VJP of a scalar is linear in it), and skips the
+    # multiply for the seed of 1 that `backward()` makes (x * 1 == x exactly), so that no
+    # program is compiled for it. Under no_grad the forward alone runs (`forward_only`).
+    def _gradient_with_forward(self):
+        """The output whose gradients the forward computes (NOTE [gradient with the forward]), or None."""
+        if self.backend.name != "jax" or len(self.raw_backward) != 1:
+            return None
+        (k, g), = self.raw_backward.items()
+        out = self.out_vars[k]
+        if out.shape != () or out.dtype.kind != "f" or any(o is not None and o.dtype != out.dtype for o in g.outputs):
+            return None
+        return k
+
+    def forward_only(self):
+        """The forward program without residuals, for calls under no_grad of a trace whose
+        forward computes gradients (NOTE [gradient with the forward])."""
+        if self.plain is None:
+            self.plain = self.load(self.forward_graph(), self.name + "_forward")[0]
+        return self.plain
 
     @property
     def backward_sources(self):
@@ -349,6 +385,18 @@ class Trace:
             out.append(f"guard {gs[i].describe()}: {what}; held {held} times")
             i = j + 1
         return out
+
+
+def _scaled(backward, as_tuple):
+    """The generated backward `g_out * g_x` of NOTE [gradient with the forward], which returns
+    the forward's gradients as they are for the seed of 1 that `backward()` makes."""
+    def run(g, *units):
+        if type(g) is np.ndarray and g.shape == () and g == 1:
+            return units if as_tuple else units[0]
+        return backward(g, *units)
+
+    run.__wrapped__ = backward
+    return run
 
 
 def _same_state(bound):
