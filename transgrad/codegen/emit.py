@@ -87,11 +87,15 @@ def _sentinel(k):
 
 
 def _shape_args(ins):
-    """The shape signature of an equation's inputs (literals count, Var names do not), and
-    the argument nodes: sentinels 1, 2, ... for the Vars, literal nodes for the rest."""
-    argsig = tuple(None if isinstance(x, Var) else (type(x.value), repr(x.value)) for x in ins)
+    """The shape signature of an equation's inputs: literals count, Var names do not."""
+    return tuple(None if type(x) is Var else (type(x.value), repr(x.value)) for x in ins)
+
+
+def _arg_nodes(ins):
+    """The argument nodes of a shape being printed: sentinels 1, 2, ... for the Vars,
+    literal nodes for the rest."""
     k = iter(range(1, len(ins) + 1))
-    return argsig, [_sentinel(next(k)) if isinstance(x, Var) else literal(x.value) for x in ins]
+    return [_sentinel(next(k)) if type(x) is Var else literal(x.value) for x in ins]
 
 
 def _del(first, n):
@@ -109,10 +113,11 @@ def _guard_text(test, kw, first_del, ndel):
 
 
 def _statement_shape(e, ndel, spelling):
-    argsig, args = _shape_args(e.ins)
+    argsig = _shape_args(e.ins)
     key = (spelling, e.op, e.params, argsig, ndel)
     text = _printed.get(key)
     if text is None:
+        args = _arg_nodes(e.ins)
         first_del = 1 + sum(a is None for a in argsig)
         if e.op == "guard":  # `if not lt: raise GuardFailed(0)`
             text = _printed[key] = _guard_text(args[0], e.kw, first_del, ndel)
@@ -134,11 +139,11 @@ def _format(code):
 
 def _fused_guard_shape(cmp, guard, ndel, spelling):
     """`if not norm < 1000: raise GuardFailed(0)`: a comparison only its guard reads, inlined."""
-    argsig, args = _shape_args(cmp.ins)
+    argsig = _shape_args(cmp.ins)
     key = ("fused", spelling, cmp.op, cmp.params, argsig, guard.params, ndel)
     text = _printed.get(key)
     if text is None:
-        test = expression(cmp.op, args, cmp.kw, spelling)
+        test = expression(cmp.op, _arg_nodes(cmp.ins), cmp.kw, spelling)
         text = _printed[key] = _guard_text(test, guard.kw, 1 + sum(a is None for a in argsig), ndel)
     return text
 
@@ -300,13 +305,14 @@ def _exit_shape(cmp, stop, ndel, spelling):
     """`if not lt: break` (with its comparison `cmp` inlined, when only the test reads it)."""
     if cmp is None:
         key = ("exit", stop, ndel)
-        test, first_del = _sentinel(1), 2
+        first_del = 2
     else:
-        argsig, args = _shape_args(cmp.ins)
+        argsig = _shape_args(cmp.ins)
         key = ("exit", stop, spelling, cmp.op, cmp.params, argsig, ndel)
-        test, first_del = expression(cmp.op, args, cmp.kw, spelling), 1 + sum(a is None for a in argsig)
+        first_del = 1 + sum(a is None for a in argsig)
     text = _printed.get(key)
     if text is None:
+        test = _sentinel(1) if cmp is None else expression(cmp.op, _arg_nodes(cmp.ins), cmp.kw, spelling)
         test = test if stop else cst.UnaryOperation(cst.Not(), test)
         code = _MODULE.code_for_node(cst.If(test, cst.SimpleStatementSuite([cst.Break()])))
         if ndel:

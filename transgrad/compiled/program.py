@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from .._state import show_code, using
+from .._state import gc_paused, show_code, using
 from ..engine import call, run_tensors
 from ..engine.graph import walk
 from ..engine.replay import backward_graph, check_saved, saved_checks
@@ -291,8 +291,9 @@ class Trace:
         """The forward and the backward as one generated function returning ([value], *grads)."""
         entry = self.joint.get((argnums, value))
         if entry is None:
-            graph = self.joint_graph(argnums, value=value, fn_name=fn_name)
-            fn, source = self.load(graph, f"{self.name}_value_and_grad" if value else f"{self.name}_grad")
+            with gc_paused():
+                graph = self.joint_graph(argnums, value=value, fn_name=fn_name)
+                fn, source = self.load(graph, f"{self.name}_value_and_grad" if value else f"{self.name}_grad")
             entry = self.joint[(argnums, value)] = (fn, source, graph)
         return entry[0]
 
