@@ -28,6 +28,8 @@ NONDIFF = None
 class Op:
     """One primitive (a row of OPS)."""
 
+    opaque = custom = False  # what a compiled call's or a custom Function's record says otherwise
+
     __slots__ = ("name", "inputs", "variadic", "params", "template", "vjp", "grad_fn_name", "reads", "view",
                  "elementwise", "comparison", "floating", "ufunc", "py", "unit", "spellings", "method", "function",
                  "impl")

@@ -2,8 +2,10 @@
 (the cache key of generated code), and the names its values get in that code."""
 from __future__ import annotations
 
+import operator
+
 from ..tensor import Tensor
-from ..tensor.records import AccumulateGrad, Node
+from ..tensor.records import AccumulateGrad
 from ..trace import assigned_name, leaf_name
 
 
@@ -12,26 +14,30 @@ def walk(roots, stop=()):
 
     The key holds every node's op, params, source line and output shape, and its edges as
     positions in the order; constant inputs are numbered by identity so that sharing is
-    part of the key. The walk is iterative: deep graphs must not hit the recursion limit.
+    part of the key. The order is the order of creation (a node's inputs are always older
+    than it; leaves first, as found), so the walk needs no recursion and no second visit.
     Nodes whose id is in `stop` are not expanded (their inputs lie outside the graph).
     """
-    order, index, parts, consts = [], {}, [], {}
-    stack = [(r, False) for r in reversed(roots)]
+    seen, stack = {}, list(roots)
     while stack:
-        n, done = stack.pop()
-        if done:
-            index[id(n)] = len(order)
-            order.append(n)
-            parts.append(_part(n, index, consts) if id(n) not in stop else None)
-        elif id(n) not in index:
-            index[id(n)] = None  # visiting
-            stack.append((n, True))
-            if id(n) in stop:
-                continue
-            for e in n.edges:
-                if e is not None and id(e) not in index:
-                    stack.append((e, False))
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen[id(n)] = n
+        if id(n) in stop:
+            continue
+        for e in n.edges:
+            if e is not None and id(e) not in seen:
+                stack.append(e)
+    order = sorted(seen.values(), key=_seq)
+    index, parts, consts = {}, [], {}
+    for n in order:
+        index[id(n)] = len(parts)
+        parts.append(_part(n, index, consts) if id(n) not in stop else None)
     return order, index, tuple(parts)
+
+
+_seq = operator.attrgetter("seq")
 
 
 def _part(n, index, consts):
@@ -46,16 +52,18 @@ def _part(n, index, consts):
             "values were freed by the first backward. Pass retain_graph=True to the first backward.")
     ins = []
     for e, a in zip(n.edges, n.saved):
-        if isinstance(e, Node):  # does it save the producer's result itself (or a snapshot of an older value)?
-            ins.append((index[id(e)], a._data is e.out_data))
-        elif e is not None:
+        if e is None:
+            if isinstance(a, Tensor):
+                ins.append(("c", consts.setdefault(id(a), len(consts)), a.shape, a.dtype))
+            else:
+                ins.append((type(a), a))
+        elif type(e) is AccumulateGrad:
             ins.append(index[id(e)])
-        elif isinstance(a, Tensor):
-            ins.append(("c", consts.setdefault(id(a), len(consts)), a.shape, a.dtype))
-        else:
-            ins.append((type(a), a))
-    src = None if getattr(n.op, "opaque", False) else n.src  # a compiled call's code is the same from any line
-    key = (n.op, tuple(n.params.items()), src, n.out_data.shape, tuple(ins))
+        else:  # does it save the producer's result itself (or a snapshot of an older value)?
+            ins.append((index[id(e)], a._data is e.out_data))
+    op, params = n.op, n.params
+    src = None if getattr(op, "opaque", False) else n.src  # a compiled call's code is the same from any line
+    key = (op, tuple(params.items()) if params else (), src, n.out_data.shape, tuple(ins))
     return key + (len(n._hooks),) if n._hooks else key
 
 

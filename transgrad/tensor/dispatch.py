@@ -8,10 +8,11 @@ registers itself here (`register`).
 from __future__ import annotations
 
 import numbers
+from sys import _getframe
 
 import numpy as np
 
-from .._state import mode, using, user_src
+from .._state import PKG_DIR, mode, using, user_src
 from ..backends import numpy as numpy_backend
 from ..ops import OPS
 from .dtypes import OpError, as_jax_computes, default_dtype, is_jax_array, to_array
@@ -53,19 +54,19 @@ def leaf(data, requires_grad=False):
 
 def apply(op, *args, **params):
     """Run primitive `op` eagerly; record it for autograd and for the active tracer."""
-    datas, wants_grad, impl = [], False, op.impl
+    datas, wants_grad, impl, m = [], False, op.impl, mode
     for a in args:
         if isinstance(a, Tensor):
             if a._base is not None and a._version_cell.count != a._base[4]:
                 refresh(a)  # a view whose storage was written through another tensor: take it again
             d = a._data
-            datas.append(d)
             wants_grad = wants_grad or a._requires_grad
             if type(d) is not np.ndarray and not isinstance(d, np.generic) and is_jax_array(d):
-                if mode.host:  # NOTE [host tracing]
-                    datas[-1] = np.asarray(d)
+                if m.host:  # NOTE [host tracing]
+                    d = np.asarray(d)
                 else:
                     impl = _jax_impl(op)  # a JAX array: stay on its device
+            datas.append(d)
         else:
             datas.append(a)
     if impl is None:
@@ -74,17 +75,20 @@ def apply(op, *args, **params):
         out = impl(*datas, **params)
     except Exception as e:
         raise _op_error(op, args, e) from None
-    if mode.host:
+    if m.host:
         out = as_jax_computes(out)
     t = new(out)
     if op.view and _is_view(out, args):  # NOTE [views]
         vc = t._version_cell = version_cell(args[0])
         t._base = (args[0], op, args[1:], params, vc.count)
-    m = mode
     if wants_grad and m.grad_enabled and op.vjp is not None and out.dtype.kind == "f":
         t._requires_grad = True
-        edges = tuple(edge(a) if isinstance(a, Tensor) else None for a in args)
-        t.grad_fn = node_type(op.grad_fn_name)(op, args, params, out, user_src(), edges)
+        edges = [edge(a) if isinstance(a, Tensor) else None for a in args]
+        f = _getframe(1)  # the user's line (as _state.user_src, inlined: once per recorded operation)
+        while f is not None and f.f_code.co_filename.startswith(PKG_DIR):
+            f = f.f_back
+        src = None if f is None else (f.f_code.co_filename, f.f_lineno)
+        t.grad_fn = node_type(op.grad_fn_name)(op, args, params, out, src, tuple(edges))
     if m.tracer is not None:
         m.tracer.record(op, args, params, t)
     return t

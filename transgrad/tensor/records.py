@@ -98,8 +98,9 @@ def edge(t):
     (one per leaf while it lives), or None when `t` does not require grad."""
     if not getattr(t, "_requires_grad", False):
         return None
-    if t.grad_fn is not None:
-        return t.grad_fn
+    fn = t.grad_fn
+    if fn is not None:
+        return fn
     acc = t._accumulator and t._accumulator()
     if acc is None:
         acc = AccumulateGrad(t)
