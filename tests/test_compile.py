@@ -544,3 +544,72 @@ def test_golden_rolled_loop_and_its_values(backend):
         np.testing.assert_allclose(out[0], jnp_rnn(h * s, W, U), rtol=1e-5)
         for g, w in zip(grads, want):  # float32 both: to 1e-5 of the largest entry
             np.testing.assert_allclose(g, np.asarray(w), rtol=1e-4, atol=1e-5 * float(np.abs(w).max()))
+
+
+# ---- plans: a call like the last one runs its trace with only its arguments checked (NOTE [plans]) ----
+def plan_branchy(x, w):
+    y = (x * w).tanh()
+    if y.sum() > 0:
+        return (y * y).sum()
+    return (y * 3).sum() - x.sum()
+
+
+def plan_branchy_grads(x, w):
+    """Value and gradients of plan_branchy, in closed form (float64)."""
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    y = np.tanh(x * w)
+    dy = 1 - y * y
+    if y.sum() > 0:
+        return (y * y).sum(), 2 * y * dy * w, 2 * y * dy * x
+    return (y * 3).sum() - x.sum(), 3 * dy * w - 1, 3 * dy * x
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_calls_like_the_last_one_stay_right_when_values_shapes_and_paths_change(backend):
+    rng = np.random.default_rng(23)
+    f = tg.compile(plan_branchy, backend=backend)
+    vg = tg.value_and_grad(plan_branchy, argnums=(0, 1), backend=backend)
+    w = tg.tensor(rng.standard_normal(5).astype(np.float32), requires_grad=True)
+    for i in range(11):  # values change every call; the sign of the sum (the path) and the shape now and then
+        n = 5 if i % 4 != 3 else 6
+        x0 = rng.standard_normal(n).astype(np.float32) * (1 if i % 3 else -1)
+        w0 = w.detach().numpy()[:n] if n == 5 else rng.standard_normal(n).astype(np.float32)
+        want, gx, gw = plan_branchy_grads(x0, w0)
+        x = tg.tensor(x0, requires_grad=True)
+        wt = w if n == 5 else tg.tensor(w0, requires_grad=True)
+        out = f(x, wt)
+        assert out.requires_grad
+        out.backward()
+        np.testing.assert_allclose(out.item(), want, rtol=2e-5, atol=1e-5)
+        np.testing.assert_allclose(x.grad.numpy(), gx, rtol=2e-5, atol=1e-5)
+        np.testing.assert_allclose(wt.grad.numpy(), gw, rtol=2e-5, atol=1e-5)
+        wt.grad = None
+        value, (g1, g2) = vg(x0, w0)  # arrays this time
+        np.testing.assert_allclose(value.item(), want, rtol=2e-5, atol=1e-5)
+        np.testing.assert_allclose(g1.numpy(), gx, rtol=2e-5, atol=1e-5)
+        np.testing.assert_allclose(g2.numpy(), gw, rtol=2e-5, atol=1e-5)
+    with tg.no_grad():  # the same arguments under no_grad: values, nothing recorded
+        out = f(x, w)
+    assert not out.requires_grad and out.grad_fn is None
+    x0 = x.detach().numpy().copy()
+    with tg.no_grad():
+        x.add_(1.0)  # an argument changed in place: the next call reads its new values
+    want, gx, _ = plan_branchy_grads(x0 + 1, w.detach().numpy())
+    out = f(x, w)
+    np.testing.assert_allclose(out.item(), want, rtol=2e-5, atol=1e-5)
+    x.grad = None
+    out.backward()
+    np.testing.assert_allclose(x.grad.numpy(), gx, rtol=2e-5, atol=1e-5)
+    frozen = tg.tensor(x0)  # the same shapes without requires_grad: no gradient recorded for it
+    assert not f(frozen, w.detach()).requires_grad
+    long = tg.tensor(np.concatenate([x0, x0]), requires_grad=True)
+    want, gx, _ = plan_branchy_grads(x0, w.detach().numpy())
+    out = f(long[:5], w)  # a view: the general path takes it
+    out.backward()
+    np.testing.assert_allclose(long.grad.numpy()[:5], gx, rtol=2e-5, atol=1e-5)
+    assert np.all(long.grad.numpy()[5:] == 0)
+    g = tg.grad(plan_branchy, backend=backend)
+    first = g(x0, w.detach().numpy())
+    if backend == "numpy":  # a gradient is the caller's own array: writing into it changes no later result
+        first.numpy()[:] = 1e6
+    np.testing.assert_allclose(g(x0, w.detach().numpy()).numpy(), gx, rtol=2e-5, atol=1e-5)

@@ -120,6 +120,7 @@ class CompiledFunction:
         self._bounds = {self._positional.index(n): lines for n, lines in range_bounds(fn).items()
                         if n in self._positional} if loops == "roll" else {}
         self.hits = self.misses = self.retraces = 0  # this wrapper's calls; the traces are the code's
+        self._plan = None  # NOTE [plans]
 
     @property
     def __transgrad_fn__(self):
@@ -131,6 +132,10 @@ class CompiledFunction:
         return self._shared.retrace_log
 
     def __call__(self, *args, **kwargs):
+        if self._plan is not None and not kwargs and mode.tracer is None:  # NOTE [plans]
+            out = self._plan(args)
+            if out is not None:
+                return out
         return self._call(args, kwargs, None)
 
     @property
@@ -202,6 +207,8 @@ class CompiledFunction:
                 failures.append((tr, e))
                 continue
             self.hits += 1
+            if argnums is None and not kwargs:
+                self._plan = _forward_plan(self, tr, args)
             return result
         return self._miss(args, kwargs, leaves, key, argnums, failures, value)
 
@@ -412,6 +419,75 @@ class CompiledFunction:
                    self.loops, self.checkpoint)
         tr.fast_forwarded = bool(tracer.forced)
         return tr
+
+
+# NOTE [plans]: a call whose arguments are arrays or tensors of the same types, shapes, dtypes
+# (and requires_grad) as the last call's runs that call's trace with nothing checked on the
+# host but those: no signature tuple, no argument rebuild. Only a trace that reads nothing
+# besides its arguments (no tensors from outside, .grad, random numbers, loop bounds or
+# effects) has a plan; its guards still run in its program, and a call that does not fit,
+# or whose guards fail, takes the general path.
+def plan_signature(f, tr, args):
+    """Per argument (type, shape, dtype, requires_grad, or None for an array), or None
+    where trace `tr` of `f` cannot have a plan (NOTE [plans])."""
+    if tr.env or tr.captured or tr.grad_guards or tr.randoms or tr.effects or f._bounds:
+        return None
+    sig = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray or t in JAX_ARRAYS:
+            sig.append((t, a.shape, a.dtype, None))
+        elif t is Tensor and a._base is None:
+            sig.append((t, a._data.shape, a._data.dtype, a._requires_grad))
+        else:
+            return None
+    return tuple(sig)
+
+
+def plan_arrays(sig, args):
+    """The arrays of `args` when they fit `sig`, else None."""
+    if len(args) != len(sig):
+        return None
+    arrays = []
+    for a, (t, shape, dtype, rg) in zip(args, sig):
+        if type(a) is not t:
+            return None
+        if rg is not None:
+            if a._requires_grad is not rg or a._base is not None:
+                return None
+            a = a._data
+        if a.shape != shape or a.dtype != dtype:
+            return None
+        arrays.append(a)
+    return arrays
+
+
+def _forward_plan(f, tr, args):
+    """The plan of a forward call (NOTE [plans]): outputs as tensors, recorded for autograd."""
+    sig = plan_signature(f, tr, args)
+    if sig is None or tr.fn is None:
+        return None
+    numpy, n_out, record = f.backend.name == "numpy", tr.n_out, bool(tr.residuals or tr.freed)
+    with_forward = tr._gradient_with_forward() is not None
+
+    def run(args):
+        arrays = plan_arrays(sig, args)
+        if arrays is None:
+            return None
+        grad = mode.grad_enabled
+        try:
+            out = (tr.fn if grad or not with_forward else tr.forward_only())(*arrays)
+        except GuardFailed:
+            return None
+        tr.hits += 1
+        f.hits += 1
+        outs = [new(a) for a in (owned(out[:n_out], arrays) if numpy else out[:n_out])]
+        if record and grad:
+            inputs = tuple(a if type(a) is Tensor else new(x) for a, x in zip(args, arrays))
+            tr.record(outs, inputs, out[n_out:], user_src())
+        return unflatten_out(tr.out_tree, iter(outs))
+
+    return run
 
 
 class _Guessed(Exception):

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-
 from .._state import mode
 from ..backends.helpers import GuardFailed
 from ..engine import owned
 from ..tensor import Tensor, new
-from .arguments import JAX_ARRAYS, rebuild
-from .function import CacheInfo, CompiledFunction
+from .arguments import rebuild
+from .function import CacheInfo, CompiledFunction, plan_arrays, plan_signature
 from .sources import Stale
 
 
@@ -25,7 +23,7 @@ class GradFunction:
         self._single = isinstance(argnums, int)
         self._with_value = with_value
         self._joint_key = (self.argnums, with_value)
-        self._plan = None  # see _plan
+        self._plan = None  # NOTE [plans]
         functools.update_wrapper(self, self._f.fn)
 
     @property
@@ -35,7 +33,7 @@ class GradFunction:
     def __call__(self, *args, **kwargs):
         f, out = self._f, None
         if mode.tracer is None and not kwargs:
-            if self._plan is not None:  # the fastest path: the last call's trace, arguments alike
+            if self._plan is not None:  # NOTE [plans]
                 out = self._plan(args)
                 if out is not None:
                     return out
@@ -77,40 +75,17 @@ class GradFunction:
 
 
 def _plan(g, tr, args):
-    """A call of trace `tr`'s joint program for arguments like `args` that checks nothing but
-    each argument's type, shape and dtype (the guards run in the program): None where the
-    trace reads anything besides its arguments (tensors from outside, .grad, random numbers,
-    a loop bound) or an argument is not one array or tensor. A call it does not fit, or
-    whose guards fail, takes the general path."""
+    """The plan of a `tg.grad` call (NOTE [plans]): the joint program's gradients as tensors."""
     f = g._f
-    if tr.env or tr.captured or tr.grad_guards or tr.randoms or f._bounds:
+    sig = plan_signature(f, tr, args)
+    if sig is None:
         return None
-    sig = []
-    for a in args:
-        t = type(a)
-        if t is np.ndarray or t in JAX_ARRAYS:
-            sig.append((t, a.shape, a.dtype, None))
-        elif t is Tensor and a._base is None:
-            sig.append((t, a._data.shape, a._data.dtype, a._requires_grad))
-        else:
-            return None
     fn, numpy, with_value, single = tr.joint[g._joint_key][0], f.backend.name == "numpy", g._with_value, g._single
-    n = len(sig)
 
     def run(args):
-        if len(args) != n:
+        arrays = plan_arrays(sig, args)
+        if arrays is None:
             return None
-        arrays = []
-        for a, (t, shape, dtype, rg) in zip(args, sig):
-            if type(a) is not t:
-                return None
-            if rg is not None:
-                if a._requires_grad is not rg or a._base is not None:
-                    return None
-                a = a._data
-            if a.shape != shape or a.dtype != dtype:
-                return None
-            arrays.append(a)
         try:
             out = fn(*arrays)
         except GuardFailed:
