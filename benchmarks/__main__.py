@@ -16,8 +16,8 @@ import numpy as np
 
 import transgrad as tg
 
+from . import codegen, first_call, loops
 from . import jnp_workloads as J
-from . import loops
 from .workloads import (
     CHAIN_X, LOOP_X, MLP_W1, MLP_W2, MLP_X, ONEHOT, V, ag_chain, ag_loop, ag_mlp, ag_tutorial, jax_impls,
     np_chain, np_loop, np_mlp, np_tutorial, ref_chain, ref_loop, ref_mlp, ref_tutorial, tg_chain, tg_loop,
@@ -106,6 +106,37 @@ def transgrad_compiled(backend):
     m = list(map(put, (MLP_W1, MLP_W2, MLP_X, ONEHOT)))
     return {"tutorial 2x2": lambda: done(g_tut(x22)), "tutorial 1000x1000": lambda: done(g_tut(x1k)),
             "loop": lambda: done(g_loop(lx, v)), "mlp": lambda: done(g_mlp(*m)), "chain": lambda: done(g_chain(cx))}
+
+
+def transgrad_backward_jax():
+    """`out = f(x); out.backward()` with f compiled for JAX: the PyTorch way of getting gradients."""
+    import jax
+
+    f_tut, f_loop = tg.compile(tg_tutorial, backend="jax"), tg.compile(tg_loop, backend="jax")
+    f_mlp, f_chain = tg.compile(tg_mlp, backend="jax"), tg.compile(tg_chain, backend="jax")
+    w1, w2 = (tg.tensor(jax.device_put(a), requires_grad=True) for a in (MLP_W1, MLP_W2))
+    xm, oh = (tg.tensor(jax.device_put(a)) for a in (MLP_X, ONEHOT))
+
+    def step(f, x, *rest):
+        def run():
+            x.grad = None
+            f(x, *rest).backward()
+            x.grad.array.block_until_ready()
+            return x.grad
+        return run
+
+    def mlp():
+        w1.grad = w2.grad = None
+        f_mlp(w1, w2, xm, oh).backward()
+        jax.block_until_ready([w1.grad.array, w2.grad.array])
+        return w1.grad, w2.grad
+
+    def leaf(a):
+        return tg.tensor(jax.device_put(a), requires_grad=True)
+
+    return {"tutorial 2x2": step(f_tut, leaf(X22)), "tutorial 1000x1000": step(f_tut, leaf(X1K)),
+            "loop": step(f_loop, leaf(LOOP_X), tg.tensor(jax.device_put(V))), "mlp": mlp,
+            "chain": step(f_chain, leaf(CHAIN_X))}
 
 
 def hand_numpy():
@@ -197,49 +228,7 @@ def check(name, peer, got):
         np.testing.assert_allclose(g, w, rtol=2e-3, atol=2e-5, err_msg=f"{peer} on {name}")
 
 
-# ---- first-call cost and memory -------------------------------------------------------------------
-def chain_n(x, n):
-    y = x
-    for _ in range(n // 4):
-        y = (y.sin() * 1.01 + 0.1).tanh()
-    return y.sum()
-
-
-def jnp_chain_n(x, n):
-    import jax.numpy as jnp
-
-    y = x
-    for _ in range(n // 4):
-        y = jnp.tanh(jnp.sin(y) * 1.01 + 0.1)
-    return jnp.sum(y)
-
-
-def first_calls(sizes):
-    import jax
-
-    rows = []
-    for n in sizes:
-        x = CHAIN_X + np.float32(n)
-        row = {"ops": n}
-        t = time.perf_counter()
-        xt = tg.tensor(x, requires_grad=True)
-        out = chain_n(xt, n)
-        t_fwd = time.perf_counter()
-        out.backward()
-        row["transgrad eager: first backward"] = time.perf_counter() - t_fwd
-        t = time.perf_counter()
-        tg.grad(chain_n)(x, n)
-        row["transgrad compiled (NumPy)"] = time.perf_counter() - t
-        t = time.perf_counter()
-        tg.grad(chain_n, backend="jax")(jax.device_put(x), n).block_until_ready()
-        row["transgrad compiled (JAX)"] = time.perf_counter() - t
-        t = time.perf_counter()
-        jax.block_until_ready(jax.jit(jax.grad(jnp_chain_n), static_argnums=1)(jax.device_put(x), n))
-        row["jax.jit(jax.grad)"] = time.perf_counter() - t
-        rows.append(row)
-    return rows
-
-
+# ---- memory ---------------------------------------------------------------------------------
 def peak_memory(fn):
     fn()
     tracemalloc.start()
@@ -270,7 +259,8 @@ def main(argv=None):
     parser.add_argument("--out", default=HERE)
     args = parser.parse_args(argv)
     peers = {"transgrad eager": transgrad_eager(), "transgrad compiled (NumPy)": transgrad_compiled("numpy"),
-             "transgrad compiled (JAX)": transgrad_compiled("jax"), "hand NumPy": hand_numpy(),
+             "transgrad compiled (JAX)": transgrad_compiled("jax"),
+             "transgrad compiled (JAX), backward()": transgrad_backward_jax(), "hand NumPy": hand_numpy(),
              "PyTorch eager": pytorch()}
     jax_eager, jax_jit = jax_peers()
     peers["jax.grad (eager)"], peers["jax.jit(jax.grad)"] = jax_eager, jax_jit
@@ -293,15 +283,21 @@ def main(argv=None):
                 print(f"{name:20s} {peer:28s} {t * 1e6:12.1f} us", file=sys.stderr)
     memory = {name: {peer: peak_memory(peers[peer][name]) for peer in
                      ("transgrad eager", "transgrad compiled (NumPy)", "hand NumPy", "HIPS autograd", "Tangent")}
-              for name in ("tutorial 1000x1000", "mlp")}
+              for name in REFERENCES}
     sizes = (100, 1000) if args.quick else (100, 1000, 10000)
-    firsts = first_calls(sizes)
+    first_lines = first_call.report(first_call.run(1 if args.quick else 3))
+    first_lines += codegen.report(codegen.run(sizes))
+    numpy_s, transgrad_s, loaded = first_call.import_time()
+    first_lines += ["## `import transgrad`", "",
+                    f"Median of 7 fresh processes: `import numpy` {numpy_s * 1e3:.0f} ms, then `import transgrad` "
+                    f"{transgrad_s * 1e3:.0f} ms more ({(numpy_s + transgrad_s) * 1e3:.0f} ms in all); heavy modules "
+                    f"it loaded: {', '.join(loaded) or 'none (JAX and LibCST load on first use)'}.", ""]
     calls = 20 if args.quick else 100
     loop_lines = loops.report(loops.run(calls), calls, loops.memory(), loops.long_loop_first_call())
-    write_report(args.out, results, memory, firsts, machine(), loop_lines)
+    write_report(args.out, results, memory, first_lines, machine(), loop_lines)
 
 
-def write_report(out, results, memory, firsts, machine_text, loop_lines=()):
+def write_report(out, results, memory, first_lines, machine_text, loop_lines=()):
     lines = ["# Benchmarks", "", f"Machine: {machine_text}.", "",
              "Gradients of each workload, float32; every implementation's gradients were checked against a "
              "float64 reference before timing. A cell is the median per-call time over 11 batches, the peers' "
@@ -322,20 +318,16 @@ def write_report(out, results, memory, firsts, machine_text, loop_lines=()):
               "| workload | " + " | ".join(next(iter(memory.values()))) + " |",
               "|---|" + "---:|" * len(next(iter(memory.values())))]
     for name, row in memory.items():
-        lines.append(f"| {name} | " + " | ".join(f"{v / 2 ** 20:.1f} MiB" for v in row.values()) + " |")
-    lines += ["", "## First call: trace + code generation + compile, and the first eager backward", "",
-              "Chains of sin, *1.01, +0.1, tanh on a (16,) vector; a new structure each time.", "",
-              "| ops | " + " | ".join(k for k in firsts[0] if k != "ops") + " | NumPy backend / jax.jit |",
-              "|---:|" + "---:|" * len(firsts[0])]
-    for row in firsts:
-        ratio = row["transgrad compiled (NumPy)"] / row["jax.jit(jax.grad)"]
-        lines.append(f"| {row['ops']} | " + " | ".join(f"{_fmt(v)} ({v / row['ops'] * 1e6:.0f} us/op)"
-                                                       for k, v in row.items() if k != "ops") + f" | {ratio:.2f} |")
-    lines += [""] + list(loop_lines)
+        lines.append(f"| {name} | " + " | ".join(_mib(v) for v in row.values()) + " |")
+    lines += [""] + list(first_lines) + list(loop_lines)
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     chart(out, results)
     print("\n".join(lines))
+
+
+def _mib(b):
+    return f"{b / 2 ** 20:.2f} MiB" if b < 2 ** 20 else f"{b / 2 ** 20:.1f} MiB"
 
 
 def _fmt(t):
