@@ -180,7 +180,12 @@ def jax_peers():
                 "loop": lambda: ready(fs["loop"](lx, v)), "mlp": lambda: ready(fs["mlp"](*m)),
                 "chain": lambda: ready(fs["chain"](cx))}
 
-    return make(eager), make(jitted)
+    # the value too, as `out = f(x); out.backward()` computes it (the loop has no such peer)
+    vg = {name: (lambda f: lambda *a: f(*a)[1])(jax.jit(jax.value_and_grad(getattr(J, name), argnums=(0, 1) if name == "mlp" else 0)))
+          for name in ("tutorial", "mlp", "chain")}
+    with_value = make(dict(vg, loop=None))
+    with_value["loop"] = "no jitted loop with a value"
+    return make(eager), make(jitted), with_value
 
 
 def hips_autograd():
@@ -262,8 +267,9 @@ def main(argv=None):
              "transgrad compiled (JAX)": transgrad_compiled("jax"),
              "transgrad compiled (JAX), backward()": transgrad_backward_jax(), "hand NumPy": hand_numpy(),
              "PyTorch eager": pytorch()}
-    jax_eager, jax_jit = jax_peers()
+    jax_eager, jax_jit, jax_vg = jax_peers()
     peers["jax.grad (eager)"], peers["jax.jit(jax.grad)"] = jax_eager, jax_jit
+    peers["jax.jit(jax.value_and_grad)"] = jax_vg
     peers["HIPS autograd"] = hips_autograd()
     peers["Tangent"], peers["Tangent compile='jax'"] = tangent_peers()
     results = {}
