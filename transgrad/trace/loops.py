@@ -91,10 +91,17 @@ def ends_loop_alone(src) -> bool:
 
 
 @functools.lru_cache(maxsize=128)
-def _parsed(file, text):
+def _tree(file, text):
     try:
-        tree = ast.parse(text)
+        return ast.parse(text)
     except SyntaxError:
+        return None
+
+
+@functools.lru_cache(maxsize=128)
+def _parsed(file, text):
+    tree = _tree(file, text)
+    if tree is None:
         return None
     parent = {}
     for node in ast.walk(tree):
@@ -166,14 +173,16 @@ def range_bounds(fn) -> dict:
     [['n'], []]
     """
     code = getattr(fn, "__code__", None)
-    text = code is not None and "".join(linecache.getlines(code.co_filename))
+    if code is None or "range" not in code.co_names:  # no `range(...)` in it: nothing to read
+        return {}
+    text = "".join(linecache.getlines(code.co_filename))
     return dict(_bounds(code.co_filename, text, code.co_firstlineno, code.co_name)) if text else {}
 
 
 @functools.lru_cache(maxsize=128)
 def _bounds(file, text, first, name):
-    parsed = _parsed(file, text)
-    fn = parsed and next((n for n in ast.walk(parsed[0]) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    tree = _tree(file, text)
+    fn = tree and next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
                           and n.name == name and min([n.lineno] + [d.lineno for d in n.decorator_list]) == first), None)
     if fn is None:
         return ()
