@@ -19,7 +19,7 @@ def _assignment(file, line):
         return None
     try:
         body = ast.parse(text).body
-    except SyntaxError:  # a line of a longer statement: fall back to op names
+    except Exception:  # a line of a longer statement, or not Python: fall back to op names
         return None
     if len(body) != 1:
         return None
