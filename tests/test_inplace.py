@@ -187,3 +187,57 @@ def test_a_buffer_made_inside_a_compiled_function_is_written_in_place(backend):
     value, g = tg.value_and_grad(buffer_fill, backend=backend)(x0)
     assert value.item() == pytest.approx(want)
     np.testing.assert_allclose(g.numpy(), [1 + 4 * x0[0], 6 * x0[1], 8 * x0[2]])
+
+
+def _square_sum(x):
+    return (x * x).sum()
+
+
+def _matmul_t(x, w):
+    return (x @ w.t()).sum()
+
+
+def _doubled(x):
+    return (x * 2).sum()
+
+
+@pytest.mark.parametrize("mode", ["eager", "numpy"])
+def test_an_argument_written_in_place_after_a_compiled_call_raises_when_its_backward_reads_it(mode):
+    # the compiled backward reads x (a parameter it returns as a residual) and w.t() (a view of w)
+    wrap = (lambda f: f) if mode == "eager" else (lambda f: tg.compile(f))
+    for fn, args in ((_square_sum, ([1.0, 2.0],)), (_matmul_t, ([[1.0, 2.0]], [[3.0, 4.0], [5.0, 6.0]]))):
+        f = wrap(fn)
+        for _ in range(2):  # the second call runs the cached trace
+            ts = [tg.tensor(a, requires_grad=True) for a in args]
+            out = f(*ts)
+            with tg.no_grad():
+                ts[-1].add_(1.0)
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                out.backward()
+    f = wrap(_doubled)  # a backward that reads nothing of x: the write is no error
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    out = f(x)
+    with tg.no_grad():
+        x.add_(1.0)
+    out.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_a_compiled_training_loop_updating_its_weights_in_place(backend):
+    # loss = f(w); loss.backward(); w -= lr * w.grad: each step's write comes after its backward
+    rng = np.random.default_rng(5)
+    x0, target = rng.standard_normal((8, 3)), rng.standard_normal(8)
+    w0 = rng.standard_normal(3)
+    f = tg.compile(lambda w, x, t: ((x @ w - t) ** 2).mean(), backend=backend)
+    w = tg.tensor(w0.astype(np.float32), requires_grad=True)
+    x, t = tg.tensor(x0.astype(np.float32)), tg.tensor(target.astype(np.float32))
+    want = w0.copy()
+    for _ in range(6):
+        loss = f(w, x, t)
+        loss.backward()
+        with tg.no_grad():
+            w -= 0.1 * w.grad
+        w.grad = None
+        want -= 0.1 * 2 * x0.T @ (x0 @ want - target) / len(target)  # the closed-form gradient step
+    np.testing.assert_allclose(w.detach().numpy(), want, rtol=1e-4, atol=1e-5)

@@ -21,7 +21,7 @@ from ..ops import OPS
 from ..passes import dce, hoist, optimize
 from ..passes.roll import changed_locals, roll
 from ..tensor import new
-from ..tensor.records import AccumulateGrad, Node, Overwritten, edge, node_type
+from ..tensor.records import AccumulateGrad, Node, Overwritten, edge, node_type, version_cell
 from ..trace.loops import ends_loop_alone
 from ..trace import tracer as tracer_module
 from ..trace.tracer import Guard
@@ -344,8 +344,9 @@ class Trace:
     def record(self, outs, inputs, residuals, src):
         """Give the outputs of a call (tensors) their autograd nodes: each saves the call's
         inputs and the residuals its backward reads."""
+        tensors = [_residual(r, inputs) for r in residuals]
         for k, res_idx in self.residuals.items():
-            saved = inputs + tuple(new(residuals[j]) for j in res_idx)
+            saved = inputs + tuple(tensors[j] for j in res_idx)
             t = outs[k]
             t.grad_fn = node_type(self.ops[k].grad_fn_name)(self.ops[k], saved, {}, t._data, src, tuple(edge(a) for a in saved))
             t._requires_grad = True
@@ -386,6 +387,21 @@ class Trace:
             out.append(f"guard {gs[i].describe()}: {what}; held {held} times")
             i = j + 1
         return out
+
+
+def _residual(r, inputs):
+    """A residual as the tensor a backward reads. On NumPy one that is an input's array or a
+    view of it (a parameter the backward reads, a transpose of it) shares that input's
+    version counter: an in-place write into the input after the call then raises when the
+    backward would read the changed value, as it does for eager operations (NOTE [versions])."""
+    t = new(r)
+    if type(r) is np.ndarray:
+        for a in inputs:
+            d = a._data
+            if type(d) is np.ndarray and (r is d or (r.base is not None and np.may_share_memory(r, d))):
+                t._version_cell = version_cell(a)
+                break
+    return t
 
 
 def _scaled(backward, as_tuple):
