@@ -201,9 +201,13 @@ def _doubled(x):
     return (x * 2).sum()
 
 
+def _exp(x):
+    return x.exp()
+
+
 @pytest.mark.parametrize("mode", ["eager", "numpy"])
 def test_an_argument_written_in_place_after_a_compiled_call_raises_when_its_backward_reads_it(mode):
-    # the compiled backward reads x (a parameter it returns as a residual) and w.t() (a view of w)
+    # the compiled backward reads x (a parameter it returns as a residual), w.t() (a view of w), exp's result
     wrap = (lambda f: f) if mode == "eager" else (lambda f: tg.compile(f))
     for fn, args in ((_square_sum, ([1.0, 2.0],)), (_matmul_t, ([[1.0, 2.0]], [[3.0, 4.0], [5.0, 6.0]]))):
         f = wrap(fn)
@@ -214,6 +218,12 @@ def test_an_argument_written_in_place_after_a_compiled_call_raises_when_its_back
                 ts[-1].add_(1.0)
             with pytest.raises(RuntimeError, match="modified by an inplace operation"):
                 out.backward()
+    f = wrap(_exp)  # the backward reads the result the call returned: writing into it raises too
+    for _ in range(2):
+        y = f(tg.tensor([0.0, 1.0], requires_grad=True))
+        y.add_(1.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
     f = wrap(_doubled)  # a backward that reads nothing of x: the write is no error
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     out = f(x)

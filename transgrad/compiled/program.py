@@ -344,7 +344,7 @@ class Trace:
     def record(self, outs, inputs, residuals, src):
         """Give the outputs of a call (tensors) their autograd nodes: each saves the call's
         inputs and the residuals its backward reads."""
-        tensors = [_residual(r, inputs) for r in residuals]
+        tensors = [_residual(r, inputs + tuple(outs)) for r in residuals]
         for k, res_idx in self.residuals.items():
             saved = inputs + tuple(tensors[j] for j in res_idx)
             t = outs[k]
@@ -389,14 +389,15 @@ class Trace:
         return out
 
 
-def _residual(r, inputs):
-    """A residual as the tensor a backward reads. On NumPy one that is an input's array or a
-    view of it (a parameter the backward reads, a transpose of it) shares that input's
-    version counter: an in-place write into the input after the call then raises when the
-    backward would read the changed value, as it does for eager operations (NOTE [versions])."""
+def _residual(r, tensors):
+    """A residual as the tensor a backward reads. On NumPy one that is the array of a call's
+    input or output, or a view of it (a parameter the backward reads, a transpose of it, the
+    result `exp` returns), shares that tensor's version counter: an in-place write into it
+    after the call then raises when the backward would read the changed value, as it does
+    for eager operations (NOTE [versions])."""
     t = new(r)
     if type(r) is np.ndarray:
-        for a in inputs:
+        for a in tensors:
             d = a._data
             if type(d) is np.ndarray and (r is d or (r.base is not None and np.may_share_memory(r, d))):
                 t._version_cell = version_cell(a)
