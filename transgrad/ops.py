@@ -28,7 +28,7 @@ NONDIFF = None
 class Op:
     """One primitive (a row of OPS)."""
 
-    opaque = custom = False  # what a compiled call's or a custom Function's record says otherwise
+    opaque = custom = False  # the engine asks every node's op: a compiled call's sets opaque, a custom Function's custom
 
     __slots__ = ("name", "inputs", "variadic", "params", "template", "vjp", "grad_fn_name", "reads", "view",
                  "elementwise", "comparison", "floating", "ufunc", "py", "unit", "spellings", "method", "function",
