@@ -232,9 +232,7 @@ class CompiledFunction:
         if argnums is not None:
             fn = tr.joint_program(argnums, value, self.__name__)
         else:
-            fn = tr.fn or self._forward(tr)
-            if tr.residuals and not mode.grad_enabled and tr._gradient_with_forward() is not None:
-                fn = tr.forward_only()  # NOTE [gradient with the forward]
+            fn = tr.program(mode.grad_enabled)
         try:
             out = fn(*arrays)
         except GuardFailed as e:
@@ -253,10 +251,6 @@ class CompiledFunction:
                       + tuple(new(a) for a in arrays[len(leaves) + len(captured):]))
             tr.record(outs, inputs, out[n_out + n_effects:], user_src())
         return unflatten_out(tr.out_tree, iter(outs))
-
-    def _forward(self, tr):
-        with gc_paused():
-            return tr.forward()
 
     def _miss(self, args, kwargs, leaves, key, argnums, failures, value=True, effects_on=True):
         with self._lock:
@@ -468,7 +462,6 @@ def _forward_plan(f, tr, args):
     if sig is None or tr.fn is None:
         return None
     numpy, n_out, record = f.backend.name == "numpy", tr.n_out, bool(tr.residuals or tr.freed)
-    with_forward = tr._gradient_with_forward() is not None
 
     def run(args):
         arrays = plan_arrays(sig, args)
@@ -476,7 +469,7 @@ def _forward_plan(f, tr, args):
             return None
         grad = mode.grad_enabled
         try:
-            out = (tr.fn if grad or not with_forward else tr.forward_only())(*arrays)
+            out = tr.program(grad)(*arrays)
         except GuardFailed:
             return None
         tr.hits += 1

@@ -214,8 +214,18 @@ class Trace:
     def forward(self):
         """The forward program: its outputs, then the residuals that each output's backward
         graph reads (only what a backward needs is saved)."""
-        if self.fn is not None:
-            return self.fn
+        if self.fn is None:
+            with gc_paused():
+                self._generate_forward()
+        return self.fn
+
+    def program(self, grad):
+        """The forward program a call runs: under no_grad, for a trace whose forward computes
+        gradients, the forward alone (NOTE [gradient with the forward])."""
+        fn = self.forward()
+        return fn if grad or self._gradient_with_forward() is None else self.forward_only()
+
+    def _generate_forward(self):
         position = {}  # id(Var) -> its place among the residuals the forward returns
         graphs, eqns = {}, list(self.fwd_eqns)
         with_forward = self._gradient_with_forward()
@@ -248,7 +258,6 @@ class Trace:
                 bwd = _scaled(bwd, len(returned) > 1)
             self.backward_programs[k] = (Callee(name, g, bwd, source), returned)
         self.fn = fn
-        return fn
 
     # NOTE [gradient with the forward]: on XLA, a trace whose one differentiable output is a
     # float scalar (a loss) computes that output's gradients in its forward program, for a

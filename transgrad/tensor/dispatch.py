@@ -8,11 +8,10 @@ registers itself here (`register`).
 from __future__ import annotations
 
 import numbers
-from sys import _getframe
 
 import numpy as np
 
-from .._state import PKG_DIR, mode, using, user_src
+from .._state import mode, using, user_src
 from ..backends import numpy as numpy_backend
 from ..ops import OPS
 from .dtypes import OpError, as_jax_computes, default_dtype, is_jax_array, to_array
@@ -83,12 +82,8 @@ def apply(op, *args, **params):
         t._base = (args[0], op, args[1:], params, vc.count)
     if wants_grad and m.grad_enabled and op.vjp is not None and out.dtype.kind == "f":
         t._requires_grad = True
-        edges = [edge(a) if isinstance(a, Tensor) else None for a in args]
-        f = _getframe(1)  # the user's line (as _state.user_src, inlined: once per recorded operation)
-        while f is not None and f.f_code.co_filename.startswith(PKG_DIR):
-            f = f.f_back
-        src = None if f is None else (f.f_code.co_filename, f.f_lineno)
-        t.grad_fn = node_type(op.grad_fn_name)(op, args, params, out, src, tuple(edges))
+        edges = tuple(edge(a) if isinstance(a, Tensor) else None for a in args)
+        t.grad_fn = node_type(op.grad_fn_name)(op, args, params, out, user_src(), edges)
     if m.tracer is not None:
         m.tracer.record(op, args, params, t)
     return t
