@@ -613,3 +613,110 @@ def test_calls_like_the_last_one_stay_right_when_values_shapes_and_paths_change(
     if backend == "numpy":  # a gradient is the caller's own array: writing into it changes no later result
         first.numpy()[:] = 1e6
     np.testing.assert_allclose(g(x0, w.detach().numpy()).numpy(), gx, rtol=2e-5, atol=1e-5)
+
+
+def _layer_loss(x, w, b):
+    return ((x @ w + b).tanh() ** 2).sum()
+
+
+def _layer_loss_grads(x, w, b):
+    """Closed form of _layer_loss's gradients (x, w, b)."""
+    t = np.tanh(x @ w + b)
+    dz = 2 * t * (1 - t * t)
+    return dz @ w.T, x.T @ dz, dz.sum(0)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_backward_of_one_compiled_call_in_every_graph_shape_around_it(backend):
+    # `loss = f(...); loss.backward()` runs the call's own backward when its inputs are leaves
+    # (NOTE [one call]); hooks, retained gradients, a leaf passed twice, a non-leaf input and
+    # anomaly mode take the general path. Every case against the closed form.
+    from transgrad.engine import stats
+
+    rng = np.random.default_rng(3)
+    dt = np.float64 if backend == "numpy" else np.float32  # JAX without x64 holds float32
+    x0, w0, b0 = (rng.standard_normal(s).astype(dt) for s in ((4, 3), (3, 2), (2,)))
+    gx, gw, gb = _layer_loss_grads(*(a.astype(np.float64) for a in (x0, w0, b0)))
+    tol = dict(rtol=1e-12 if backend == "numpy" else 2e-5, atol=1e-12 if backend == "numpy" else 1e-6)
+    f = tg.compile(_layer_loss, backend=backend)
+
+    def leaves():
+        return tg.tensor(x0), tg.tensor(w0, requires_grad=True), tg.tensor(b0, requires_grad=True)
+
+    for _ in range(2):  # first and cached call
+        x, w, b = leaves()
+        before = dict(stats)
+        f(x, w, b).backward()
+        assert stats == before  # no engine code was looked up or generated
+        np.testing.assert_allclose(w.grad.numpy(), gw, **tol)
+        np.testing.assert_allclose(b.grad.numpy(), gb, **tol)
+        assert x.grad is None
+        f(x, w, b).backward()  # accumulates
+        np.testing.assert_allclose(w.grad.numpy(), 2 * gw, **tol)
+
+    x, w, b = leaves()
+    out = f(x, w, b)
+    out.backward(retain_graph=True)
+    out.backward(tg.tensor(np.array(0.5, dt)))
+    np.testing.assert_allclose(b.grad.numpy(), 1.5 * gb, **tol)
+    with pytest.raises(RuntimeError, match="second time"):
+        out.backward()
+
+    x, w, b = leaves()
+    w.register_hook(lambda g: g * 3)
+    out = f(x, w, b)
+    out.retain_grad()
+    out.backward()
+    np.testing.assert_allclose(w.grad.numpy(), 3 * gw, **tol)
+    np.testing.assert_allclose(b.grad.numpy(), gb, **tol)
+    assert out.grad.item() == 1.0
+
+    x, w, b = leaves()
+    w2 = w * 1.0  # an input that is not a leaf
+    f(x, w2, b).backward()
+    np.testing.assert_allclose(w.grad.numpy(), gw, **tol)
+
+    x, w, b = leaves()
+    with tg.autograd.detect_anomaly():
+        f(x, w, b).backward()
+    np.testing.assert_allclose(w.grad.numpy(), gw, **tol)
+
+    x, w, b = leaves()
+    x.requires_grad_()
+    f(x, w, b).backward()
+    np.testing.assert_allclose(x.grad.numpy(), gx, **tol)
+
+    # a leaf passed twice: d/dv sum(v * v * 3) = 6 v
+    g = tg.compile(lambda a, c: (a * c * 3).sum(), backend=backend)
+    v = tg.tensor(w0, requires_grad=True)
+    g(v, v).backward()
+    np.testing.assert_allclose(v.grad.numpy(), 6 * w0, **tol)
+    a, c = tg.tensor(x0, requires_grad=True), tg.tensor(x0 + 1, requires_grad=True)
+    g(a, c).backward()
+    a.grad.zero_()
+    np.testing.assert_allclose(c.detach().numpy(), x0 + 1)
+    np.testing.assert_allclose(c.grad.numpy(), 3 * x0, **tol)
+
+    # a non-scalar output with the gradient given
+    h = tg.compile(lambda a, c: a * a * c, backend=backend)
+    a, c = tg.tensor(x0, requires_grad=True), tg.tensor(x0 + 1, requires_grad=True)
+    seed = rng.standard_normal(x0.shape).astype(dt)
+    h(a, c).backward(tg.tensor(seed))
+    np.testing.assert_allclose(a.grad.numpy(), seed * 2 * x0 * (x0 + 1), **tol)
+    np.testing.assert_allclose(c.grad.numpy(), seed * x0 * x0, **tol)
+    with pytest.raises(RuntimeError, match="only for scalar outputs"):
+        h(a, c).backward()
+    k = tg.compile(lambda a, c: a * c.detach() + c, backend=backend)  # c's gradient is the seed itself
+    a, c, s = tg.tensor(x0, requires_grad=True), tg.tensor(x0 + 1, requires_grad=True), tg.tensor(seed)
+    k(a, c).backward(s)
+    np.testing.assert_allclose(a.grad.numpy(), seed * (x0 + 1), **tol)
+    c.grad.zero_()  # a gradient is a tensor of its own: the caller's seed keeps its values
+    np.testing.assert_array_equal(s.numpy(), seed)
+
+
+def test_autograd_backward_takes_a_tensor_or_a_sequence():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    tg.autograd.backward((x * x).sum())
+    tg.autograd.backward([x * x], [tg.tensor([1.0, 0.5])], inputs=x)
+    tg.autograd.backward(x * x, tg.tensor([1.0, 0.0]), inputs=[x])
+    np.testing.assert_allclose(x.grad.numpy(), [2 + 2 + 2, 4 + 2])

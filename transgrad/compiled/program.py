@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from .._state import gc_paused, show_code, using
-from ..engine import call, run_tensors
+from ..engine import call, owned, run_tensors
 from ..engine.graph import walk
 from ..engine.replay import backward_graph, check_saved, saved_checks
 from ..engine.vjp import Stacks, vjp
@@ -21,7 +21,7 @@ from ..ops import OPS
 from ..passes import dce, hoist, optimize
 from ..passes.roll import changed_locals, roll
 from ..tensor import new
-from ..tensor.records import AccumulateGrad, Node, Overwritten, edge, node_type, version_cell
+from ..tensor.records import AccumulateGrad, Node, Overwritten, edge, modified_error, node_type, version_cell
 from ..trace.loops import ends_loop_alone
 from ..trace import tracer as tracer_module
 from ..trace.tracer import Guard
@@ -55,6 +55,24 @@ class TraceOp:
         for j, gi in zip(returned, grads):
             out[tr.diff_inputs[j]] = gi
         return tuple(out)
+
+    def arrays_vjp(self, node, g):
+        """The gradient for each saved slot of `node` (arrays, None where there is none) for
+        seed array `g`, by the trace's generated backward called as it is (NOTE [one call]).
+        Raises, as the engine's check does, when a residual it reads was written in place."""
+        tr = self.trace
+        residuals = node.saved[tr.n_inputs:]
+        for r in residuals:
+            vc = r._version_cell
+            if vc is not None and vc.clock > node.seq:
+                raise modified_error(node, vc)
+        callee, returned = tr.backward_programs[self.k]
+        args = [g] + [r._data for r in residuals]
+        out = callee.fn(*args)
+        grads = [None] * len(node.saved)
+        for j, gi in zip(returned, owned(out if len(callee.graph.outputs) > 1 else (out,), args)):
+            grads[tr.diff_inputs[j]] = gi
+        return grads
 
     def saved_name(self, k):
         tr = self.trace

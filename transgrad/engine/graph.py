@@ -67,10 +67,6 @@ def _part(n, index, consts):
     return key + (len(n._hooks),) if n._hooks else key
 
 
-def hooks_of(n):
-    return n._hooks
-
-
 def value_names(order):
     """A name for each node's value in generated code: the user's variable when the node's
     line assigns one (`z = y * y * 3` names its last multiply `z`), else the op's name."""

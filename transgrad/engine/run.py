@@ -235,8 +235,54 @@ def _roots_and_seeds(tensors, grad_tensors, where):
     return roots, seeds
 
 
+# NOTE [one call]: `loss = f(x, w); loss.backward()` with `f` compiled is a graph of one
+# node, the call, whose inputs are leaves. Its backward is the trace's generated backward,
+# called as it is on the seed and the saved residuals (TraceOp.arrays_vjp): no walk, no
+# structural key, no engine code around it. A graph with anything more (a hook, a retained
+# gradient, an input that is not a leaf, a leaf passed twice), anomaly mode, create_graph,
+# `inputs=` or a tracer watching takes the general path, which computes the same numbers.
+def _one_call(t, gradient, retain_graph):
+    """Run `t.backward(gradient)` by NOTE [one call]; False where it does not apply."""
+    n = t.grad_fn
+    run = getattr(getattr(n, "op", None), "arrays_vjp", None)
+    if run is None or n._hooks or n.retained is not None or n.saved is None:
+        return False
+    leaves = [e for e in n.edges if e is not None]
+    if any(type(e) is not AccumulateGrad or e.variable._hooks for e in leaves) or len(set(map(id, leaves))) < len(leaves):
+        return False
+    if gradient is None:
+        if t.numel() != 1:
+            return False  # the general path says why
+        seed = np.ones(t.shape, t.dtype)
+    else:
+        seed = _roots_and_seeds([t], gradient, "backward")[1][0]._data
+    grads = run(n, seed)
+    if not retain_graph:
+        n.saved = n.out_data = None
+    for e, g in zip(n.edges, grads):
+        if e is not None and g is not None:
+            _deposit(e.variable, new(g), False)
+    return True
+
+
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
-    """Accumulate gradients of `tensors` into the `.grad` of the leaves they depend on."""
+    """Accumulate gradients of `tensors` (a tensor or a sequence of them) into the `.grad` of
+    the leaves they depend on (of `inputs` alone, where given).
+
+    >>> import transgrad as tg
+    >>> x = tg.tensor([1.0, 2.0], requires_grad=True)
+    >>> tg.autograd.backward((x * x).sum())
+    >>> x.grad
+    tensor([2., 4.])
+    """
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors]
+    if isinstance(inputs, Tensor):
+        inputs = [inputs]
+    if (len(tensors) == 1 and inputs is None and not create_graph and mode.tracer is None and not mode.anomaly
+            and type(tensors[0]) is Tensor and _one_call(tensors[0], grad_tensors, retain_graph)):
+        return
     roots, seeds = _roots_and_seeds(tensors, grad_tensors, "backward")
     targets = None if inputs is None else [edge(t) for t in inputs]
     targets, grads = _run(roots, seeds, targets, create_graph if retain_graph is None else retain_graph, create_graph)
@@ -247,14 +293,20 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         dest = t.variable if type(t) is AccumulateGrad else t.retained
         if dest is None:
             continue
-        if g.dtype != dest.dtype:
-            g = g.astype(dest.dtype)
         if tracer is not None:  # inside a compiled function: .grad is the tracer's (NOTE [effects])
-            tracer.add_grad(dest, g, create_graph)
-        elif dest._grad is None:
-            dest._grad = g if create_graph else _detached(g)
+            tracer.add_grad(dest, g if g.dtype == dest.dtype else g.astype(dest.dtype), create_graph)
         else:
-            dest._grad = dest._grad + g if create_graph else _accumulated(dest._grad, g)
+            _deposit(dest, g, create_graph)
+
+
+def _deposit(dest, g, create_graph):
+    """`dest.grad = g`, or `dest.grad += g` where it has one."""
+    if g.dtype != dest.dtype:
+        g = g.astype(dest.dtype)
+    if dest._grad is None:
+        dest._grad = g if create_graph else _detached(g)
+    else:
+        dest._grad = dest._grad + g if create_graph else _accumulated(dest._grad, g)
 
 
 def _detached(g):
