@@ -44,6 +44,7 @@ class TraceOp:
         self.trace, self.k = trace, k
         self.name = trace.name
         self.grad_fn_name = f"{trace.name}Backward"
+        self.node = node_type(self.grad_fn_name)
 
     def vjp(self, g, out, *saved):
         """`saved` is the trace's inputs, then the residuals this output's backward reads: a
@@ -372,10 +373,11 @@ class Trace:
         """Give the outputs of a call (tensors) their autograd nodes: each saves the call's
         inputs and the residuals its backward reads."""
         tensors = [_residual(r, inputs + tuple(outs)) for r in residuals]
+        in_edges = tuple(edge(a) for a in inputs)  # a residual is a new tensor: its edge is None
         for k, res_idx in self.residuals.items():
-            saved = inputs + tuple(tensors[j] for j in res_idx)
-            t = outs[k]
-            t.grad_fn = node_type(self.ops[k].grad_fn_name)(self.ops[k], saved, {}, t._data, src, tuple(edge(a) for a in saved))
+            op, t = self.ops[k], outs[k]
+            t.grad_fn = op.node(op, inputs + tuple(tensors[j] for j in res_idx), {}, t._data, src,
+                                in_edges + (None,) * len(res_idx))
             t._requires_grad = True
         for k in self.freed:  # its backward already ran inside the call: a second one raises, as in PyTorch
             op = TraceOp(self, k)
@@ -423,7 +425,7 @@ def _residual(r, tensors):
     after the call then raises when the backward would read the changed value, as it does
     for eager operations (NOTE [versions])."""
     t = new(r)
-    if type(r) is np.ndarray:
+    if type(r) is np.ndarray:  # (JAX arrays are immutable)
         for a in tensors:
             d = a._data
             if type(d) is np.ndarray and (r is d or (r.base is not None and np.may_share_memory(r, d))):

@@ -74,7 +74,8 @@ def apply(op, *args, **params):
         out = impl(*datas, **params)
     except Exception as e:
         raise _op_error(op, args, e) from None
-    if m.host:
+    host, tracer = m.host, m.tracer
+    if host:
         out = as_jax_computes(out)
     t = new(out)
     if op.view and _is_view(out, args):  # NOTE [views]
@@ -82,10 +83,10 @@ def apply(op, *args, **params):
         t._base = (args[0], op, args[1:], params, vc.count)
     if wants_grad and m.grad_enabled and op.vjp is not None and out.dtype.kind == "f":
         t._requires_grad = True
-        edges = tuple(edge(a) if isinstance(a, Tensor) else None for a in args)
+        edges = tuple([(a.grad_fn or edge(a)) if isinstance(a, Tensor) and a._requires_grad else None for a in args])
         t.grad_fn = node_type(op.grad_fn_name)(op, args, params, out, user_src(), edges)
-    if m.tracer is not None:
-        m.tracer.record(op, args, params, t)
+    if tracer is not None:
+        tracer.record(op, args, params, t)
     return t
 
 
