@@ -204,6 +204,10 @@ def _backend_of(order, seeds):
     return numpy_backend
 
 
+def _ones(shape, dtype):
+    return np.array(1, dtype) if shape == () else np.ones(shape, dtype)  # np.ones costs 1.5 us, np.array 0.2
+
+
 def _roots_and_seeds(tensors, grad_tensors, where):
     roots, seeds = [], []
     grad_tensors = grad_tensors or [None] * len(tensors)
@@ -217,7 +221,7 @@ def _roots_and_seeds(tensors, grad_tensors, where):
         if g is None:
             if t.numel() != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs (got shape {t.shape})")
-            g = new(np.ones(t.shape, t.dtype))
+            g = new(_ones(t.shape, t.dtype))
             if mode.tracer is not None:
                 mode.tracer.constant(g)
         elif not isinstance(g, Tensor):
@@ -251,9 +255,10 @@ def _one_call(t, gradient, retain_graph):
     if any(type(e) is not AccumulateGrad or e.variable._hooks for e in leaves) or len(set(map(id, leaves))) < len(leaves):
         return False
     if gradient is None:
-        if t.numel() != 1:
+        shape = t._data.shape
+        if shape != () and t.numel() != 1:
             return False  # the general path says why
-        seed = np.ones(t.shape, t.dtype)
+        seed = _ones(shape, t.dtype)
     else:
         seed = _roots_and_seeds([t], gradient, "backward")[1][0]._data
     grads = run(n, seed)
