@@ -120,3 +120,23 @@ def test_backward_that_needs_values_says_so():
     x = tg.tensor([1.0, -1.0], requires_grad=True)
     with pytest.raises(TraceError, match=r"boolean mask .*test_function.py:\d+ `return g\[x > 0\] \* 2 .*tg.where"):
         Bad.apply(x).sum().backward()
+
+
+def test_a_backward_computing_on_its_arrays_sees_their_values():
+    # its cotangent comes from `* w`, whose rule is replayed first: the rules' values are not
+    # computed (NOTE [values nobody reads]) unless user code runs among them, as here
+    class Normalized(tg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return g / max(float(np.abs(g.array).max()), 1.0)  # a scale read with NumPy
+
+    w0 = np.array([0.5, 2.0, -3.0, 0.25] * 2, np.float32)
+    for n in (1, 50_000):  # small, and large enough for any size threshold
+        x = tg.ones(8 * n, requires_grad=True)
+        w = tg.tensor(np.tile(w0, n))
+        ((Normalized.apply(x) * w) * 2).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), np.tile(w0, n) * 2 / 6.0, rtol=1e-6)

@@ -46,6 +46,8 @@ def backward_graph(order, index, root_idx, seeds, target_idx, names, const_name=
     const_name = const_name or (lambda a: leaf_name(a, "c"))
     targets = set(target_idx)
     tr = Tracer()
+    # user code that runs here (a custom Function's backward, a hook traced in) may read values
+    tr.abstract = not any(getattr(getattr(n, "op", None), "custom", False) or (inline_hooks and n._hooks) for n in order)
     sources, placeholders, readers = {}, {}, {}
 
     def placeholder(key, data, hint, source, reader=None):

@@ -54,6 +54,7 @@ def leaf(data, requires_grad=False):
 def apply(op, *args, **params):
     """Run primitive `op` eagerly; record it for autograd and for the active tracer."""
     datas, wants_grad, impl, m = [], False, op.impl, mode
+    tracer, on_jax = m.tracer, False
     for a in args:
         if isinstance(a, Tensor):
             if a._base is not None and a._version_cell.count != a._base[4]:
@@ -64,17 +65,20 @@ def apply(op, *args, **params):
                 if m.host:  # NOTE [host tracing]
                     d = np.asarray(d)
                 else:
-                    impl = _jax_impl(op)  # a JAX array: stay on its device
+                    impl, on_jax = _jax_impl(op), True  # a JAX array: stay on its device
             datas.append(d)
         else:
             datas.append(a)
     if impl is None:
         impl = numpy_backend.impl(op)
     try:
-        out = impl(*datas, **params)
+        if tracer is not None and op.elementwise and tracer.abstract and not on_jax:
+            out = _shaped(impl, datas, params)
+        else:
+            out = impl(*datas, **params)
     except Exception as e:
         raise _op_error(op, args, e) from None
-    host, tracer = m.host, m.tracer
+    host = m.host
     if host:
         out = as_jax_computes(out)
     t = new(out)
@@ -88,6 +92,23 @@ def apply(op, *args, **params):
     if tracer is not None:
         tracer.record(op, args, params, t)
     return t
+
+
+# NOTE [values nobody reads]: the values the rules of a backward compute while it is traced
+# (NOTE [rules trace]) are never read: a rule decides nothing by them (the tracer refuses),
+# and a call's results there are zeros already. So a rules tracer (`abstract`) does not
+# compute an elementwise operation: its result is a broadcast zero of the shape and dtype
+# the operation gives, the dtype taken from one element of each input. Tracing the backward
+# of a program on 1000x1000 arrays then costs less of the first call. A graph where user
+# code runs among the rules (a custom Function's backward, a hook traced in) computes every
+# value: that code may read them (engine/replay.py).
+def _shaped(impl, datas, params):
+    shapes = [d.shape for d in datas if type(d) is np.ndarray]
+    if not shapes:
+        return impl(*datas, **params)
+    with np.errstate(all="ignore"):
+        dtype = np.asarray(impl(*[np.ones(1, d.dtype) if type(d) is np.ndarray else d for d in datas], **params)).dtype
+    return np.broadcast_to(np.zeros((), dtype), np.broadcast_shapes(*shapes))
 
 
 def _is_view(out, args):

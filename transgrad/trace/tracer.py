@@ -26,6 +26,7 @@ class Tracer:
     """Records the operations of a backward's rules (NOTE [rules trace])."""
 
     compiling = False  # a ForwardTracer records a user function: guards, captures, constants
+    abstract = True  # NOTE [values nobody reads]; a ForwardTracer's values decide guards
 
     def __init__(self, src=None):
         self.eqns = []
@@ -169,6 +170,8 @@ class ForwardTracer(Outside, Tracer):
     inside it become constants, and each value that reaches Python becomes a guard
     (NOTE [guards]): an equation `guard` in the stream that generated code re-checks. What
     it changes of tensors from outside comes back as effects (NOTE [effects])."""
+
+    abstract = False
 
     def __init__(self, decisions=None, fast_forward=False):
         super().__init__()
