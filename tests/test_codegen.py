@@ -1,5 +1,6 @@
 """Golden sources: the generated backward code of a few functions, pinned and run."""
 import os
+import pickle
 import re
 
 import libcst as cst
@@ -76,3 +77,21 @@ def test_names_never_shadow_builtins_or_xp():
     out.backward()
     np.testing.assert_array_equal(a.grad.numpy(), [3, 4])
     np.testing.assert_array_equal(b.grad.numpy(), [1, 2])
+
+
+def test_tensors_made_on_one_line_are_named_after_their_variables():
+    # `w, b = ...` names each leaf by the call that made it; its gradient code reads them by name
+    rng = np.random.default_rng(0)
+    w0, b0, x0 = rng.standard_normal((3, 2)), rng.standard_normal(2), rng.standard_normal((4, 3))
+    weight, bias = tg.tensor(w0, requires_grad=True), tg.tensor(b0, requires_grad=True)
+    inputs, scale = tg.tensor(x0), tg.ones(1) * 2
+    out = ((inputs @ weight + bias).tanh() * scale).sum()
+    src = tg.backward_code(out)
+    header = src.splitlines()[0]
+    assert "inputs" in header and "return (g_bias, g_weight)" in src, src
+    assert "scale" not in header  # made by `*`, not by a constructor: not a leaf named from its line
+    out.backward()
+    t = np.tanh(x0 @ w0 + b0)
+    np.testing.assert_allclose(weight.grad.numpy(), x0.T @ (2 * (1 - t * t)), rtol=1e-12)
+    np.testing.assert_allclose(bias.grad.numpy(), (2 * (1 - t * t)).sum(0), rtol=1e-12)
+    assert pickle.loads(pickle.dumps(weight)).detach().numpy().tolist() == w0.tolist()  # still picklable

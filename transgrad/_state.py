@@ -7,6 +7,7 @@ few facts every layer needs: where the user's code is, whether to print generate
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sys
 import threading
@@ -89,6 +90,26 @@ def user_src():
     """(file, line) of the innermost frame outside the transgrad package, or None."""
     f = user_frame()
     return None if f is None else (f.f_code.co_filename, f.f_lineno)
+
+
+def user_site():
+    """(file, line) of the user's current call, and the column of the call on a line that
+    makes several tensors (`w, b = tg.randn(3), tg.zeros(3)`): where a tensor is made, which
+    names it in generated code (trace/names.py)."""
+    f = user_frame()
+    if f is None:
+        return None
+    file, line = f.f_code.co_filename, f.f_lineno
+    if unpacking(file, line):
+        pos = next(itertools.islice(f.f_code.co_positions(), f.f_lasti // 2, None), None)
+        if pos is not None and pos[2] is not None:
+            return file, line, pos[2]
+    return file, line
+
+
+def unpacking(file, line):
+    """Does that line make several tensors at once? (trace/names.py puts its answer here.)"""
+    return False
 
 
 def show_code(source):

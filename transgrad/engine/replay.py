@@ -74,7 +74,7 @@ def backward_graph(order, index, root_idx, seeds, target_idx, names, const_name=
             src = n.src if type(n) is not AccumulateGrad else n.variable._source
             # the equations of this node's gradient cite its line (False: no line, not the caller's)
             opaque = getattr(getattr(n, "op", None), "opaque", False)
-            tr.src = Src(*src, grad=True) if src and not opaque else False
+            tr.src = Src(src[0], src[1], grad=True) if src and not opaque else False
             g = gs[0]
             for x in gs[1:]:
                 g = g + x

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _state
-from .._state import mode, user_src
+from .._state import mode, user_site
 from ..ops import OPS
 from . import dispatch
 from .arith import Arithmetic
@@ -46,7 +46,11 @@ class Tensor(Arithmetic, Reductions, Shapes, Indexing, InPlace):
         else:
             data = np.zeros(tuple(int(s) for s in args), dtype or default_dtype)
         self._data, self._requires_grad, self._grad, self.grad_fn = data, False, None, None
-        self._version_cell, self._base, self._accumulator, self._source, self._hooks = None, None, None, user_src(), None
+        self._version_cell, self._base, self._accumulator, self._source, self._hooks = None, None, None, user_site(), None
+
+    def __getstate__(self):
+        # the leaf's AccumulateGrad is held by a weak reference: a backward makes it again
+        return None, {k: None if k == "_accumulator" else getattr(self, k) for k in self.__slots__[:-1]}
 
     def _op(self, name, *inputs, **params):
         """`apply(OPS[name], *inputs, **params)`: how VJP rules reach primitives (ops.py)."""
@@ -69,7 +73,7 @@ class Tensor(Arithmetic, Reductions, Shapes, Indexing, InPlace):
         if requires_grad and self.dtype.kind != "f":
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients (got {self.dtype})")
         if requires_grad and self._source is None:
-            self._source = user_src()
+            self._source = user_site()
         self._requires_grad = bool(requires_grad) or self.grad_fn is not None
         return self
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._state import mode, user_src
+from .._state import mode, user_site
 from ..ops import OPS
 from .core import Tensor
 from .dispatch import apply, binary, dims, leaf, new, where, wrap  # noqa: F401  (where: tg.where)
@@ -127,7 +127,7 @@ def drawn(draw, requires_grad: bool = False) -> Tensor:
     """The tensor `draw(generator)` makes. Inside a compiled function it is an input of the
     trace, drawn again at every call (NOTE [effects]), never a constant."""
     t = new(draw(generator()))
-    t._source = user_src()
+    t._source = user_site()
     tracer = mode.tracer
     if tracer is not None:
         if tracer.compiling:

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from .._state import mode, using, user_src
+from .._state import mode, using, user_site, user_src
 from ..backends import numpy as numpy_backend
 from ..ops import OPS
 from .dtypes import OpError, as_jax_computes, default_dtype, is_jax_array, to_array
@@ -43,7 +43,7 @@ def new(data, requires_grad=False, grad_fn=None):
 def leaf(data, requires_grad=False):
     """A tensor the user created (its source line names it in generated code)."""
     t = new(data)
-    t._source = user_src()
+    t._source = user_site()
     if requires_grad:
         t.requires_grad_(True)
     if mode.tracer is not None:

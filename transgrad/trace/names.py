@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import functools
 
+from .. import _state
 from ..ir import Var
 
 _OPERATIONS = (ast.BinOp, ast.UnaryOp, ast.Call, ast.Subscript)
@@ -33,9 +34,32 @@ def _assignment(file, line):
     if not isinstance(target, ast.Name) or value is None:
         return None
     count = sum(isinstance(n, _OPERATIONS) for n in ast.walk(value))
-    callee = value.func if isinstance(value, ast.Call) else None
-    callee = callee.attr if isinstance(callee, ast.Attribute) else getattr(callee, "id", None)
-    return target.id, max(count, 1), callee
+    return target.id, max(count, 1), _callee(value)
+
+
+def _callee(value):
+    f = value.func if isinstance(value, ast.Call) else None
+    return f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _unpacked(file, line):
+    """((name, first column, end column, callee), ...) of the values of a line
+    `w, b = tg.randn(3), tg.zeros(3)`, in the line's columns; else None."""
+    import linecache
+
+    text = linecache.getline(file, line)
+    try:
+        (node,) = ast.parse(text.strip()).body
+    except Exception:
+        return None
+    if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Tuple)
+            and isinstance(node.value, ast.Tuple) and len(node.targets[0].elts) == len(node.value.elts)
+            and all(isinstance(t, ast.Name) for t in node.targets[0].elts)):
+        return None
+    indent = len(text) - len(text.lstrip())
+    return tuple((t.id, indent + v.col_offset, indent + v.end_col_offset, _callee(v))
+                 for t, v in zip(node.targets[0].elts, node.value.elts))
 
 
 CONSTRUCTORS = {"Variable", "tensor", "Tensor", "FloatTensor", "DoubleTensor", "ones", "zeros", "full", "eye",
@@ -43,9 +67,21 @@ CONSTRUCTORS = {"Variable", "tensor", "Tensor", "FloatTensor", "DoubleTensor", "
 
 
 def leaf_name(t, default):
-    """The variable a user tensor was assigned to, when its line is `name = constructor(...)`."""
-    a = assigned_name(t._source)
-    return a[0] if a and a[2] in CONSTRUCTORS else default
+    """The variable a user tensor was assigned to, when its line is `name = constructor(...)`
+    or `a, b = constructor(...), constructor(...)` (the column of the call that made it,
+    in its `_source`, tells which)."""
+    src = t._source
+    a = assigned_name(src)
+    if a is not None:
+        return a[0] if a[2] in CONSTRUCTORS else default
+    parts = _unpacked(src[0], src[1]) if src is not None and len(src) == 3 else None
+    for name, start, end, callee in parts or ():
+        if start <= src[2] < end and callee in CONSTRUCTORS:
+            return name
+    return default
+
+
+_state.unpacking = lambda file, line: _unpacked(file, line) is not None
 
 
 def assigned_name(src):
