@@ -417,7 +417,7 @@ def _counted_eqns(iters, reads, inits, steps, bound=True):
         limit, inner = b["var"], Var((), b["var"].dtype, b["var"].hint)
         if peel:
             limit = Var((), limit.dtype, limit.hint)
-            pre.append(Eqn("add", (b["var"], Lit(-peel)), (), limit))
+            pre.append(Eqn("sub", (b["var"], Lit(peel)), (), limit))
         pairs = ((limit, inner),)
     init, j, body, step_eqn = counter(Lit(n) if limit is None else pairs[0][1])
     body = list(body)
