@@ -720,3 +720,33 @@ def test_autograd_backward_takes_a_tensor_or_a_sequence():
     tg.autograd.backward([x * x], [tg.tensor([1.0, 0.5])], inputs=x)
     tg.autograd.backward(x * x, tg.tensor([1.0, 0.0]), inputs=[x])
     np.testing.assert_allclose(x.grad.numpy(), [2 + 2 + 2, 4 + 2])
+
+
+def _large_program(lib, x, w):
+    y = x + 2
+    z = (y * y * 3).sin() / (w.exp() + 1)
+    z = lib.where(z > 0, z, z * 0.1).clamp(-0.5, 0.45)
+    return (z * x).mean()
+
+
+@pytest.mark.parametrize("mode", ["eager", "compile-numpy", "compile-jax", "grad-numpy", "grad-jax"])
+def test_gradients_of_large_inputs_whose_backward_is_traced_without_values(mode):
+    # 300x300: the elementwise rules of the backward are traced without computing values
+    # (NOTE [values nobody reads]); the gradients against PyTorch in float64
+    import torch
+
+    rng = np.random.default_rng(7)
+    x0, w0 = (rng.uniform(-1.0, 1.0, (300, 300)).astype(np.float32) for _ in range(2))
+    xt, wt = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x0, w0))
+    _large_program(torch, xt, wt).backward()
+    f = lambda x, w: _large_program(tg, x, w)  # noqa: E731
+    if mode.startswith("grad"):
+        gx, gw = tg.grad(f, argnums=(0, 1), backend=mode.split("-")[1])(x0, w0)
+    else:
+        g = f if mode == "eager" else tg.compile(f, backend=mode.split("-")[1])
+        for _ in range(2):  # first and cached call
+            x, w = tg.tensor(x0, requires_grad=True), tg.tensor(w0, requires_grad=True)
+            g(x, w).backward()
+        gx, gw = x.grad, w.grad
+    np.testing.assert_allclose(np.asarray(gx.array), xt.grad.numpy(), rtol=2e-4, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(gw.array), wt.grad.numpy(), rtol=2e-4, atol=1e-8)

@@ -109,3 +109,29 @@ def test_template_fill_shares_untouched_subtrees():
     t = Template("xp.sum({a} * 2, axis=(0, 1))")
     node = t.fill({"a": cst.Name("x")})
     assert cst.Module([]).code_for_node(node) == "xp.sum(x * 2, axis=(0, 1))"
+
+
+ELEMENTWISE_SPECS = [s for s in DIFF_SPECS if OPS[s.row].elementwise]
+
+
+@pytest.mark.parametrize("spec", ELEMENTWISE_SPECS, ids=lambda s: f"{s.row}-{s.id}" if s.id else s.row)
+def test_large_inputs_record_the_backward_that_computed_values_record(spec, monkeypatch):
+    """NOTE [values nobody reads]: on large arrays the elementwise rules of a backward are
+    traced without computing values; the code they record is the code computed values give."""
+    from transgrad.engine import run
+    from transgrad.tensor import dispatch
+
+    arrays = sample(spec, [(300, 300)] * len(spec.shapes[0]), np.random.default_rng(0))
+    shaped, calls = dispatch._shaped, []
+    monkeypatch.setattr(dispatch, "_shaped", lambda *a: calls.append(a[0].name) or shaped(*a))
+
+    def code():
+        run._cache.clear()
+        xs = [tg.tensor(a, requires_grad=True) for a in arrays]
+        out = spec.fn(*xs)
+        return tg.backward_code((out * out).sum())  # the square's rule, then the op's, on its cotangent
+
+    abstract = code()
+    assert "mul" in calls  # the square's rule ran without values
+    monkeypatch.setattr(dispatch, "ABSTRACT_SIZE", 10 ** 12)
+    assert code() == abstract

@@ -73,7 +73,7 @@ def apply(op, *args, **params):
         impl = numpy_backend.impl(op)
     try:
         if tracer is not None and op.elementwise and tracer.abstract and not on_jax:
-            out = _shaped(impl, datas, params)
+            out = _shaped(op, impl, datas, params)
         else:
             out = impl(*datas, **params)
     except Exception as e:
@@ -97,18 +97,40 @@ def apply(op, *args, **params):
 # NOTE [values nobody reads]: the values the rules of a backward compute while it is traced
 # (NOTE [rules trace]) are never read: a rule decides nothing by them (the tracer refuses),
 # and a call's results there are zeros already. So a rules tracer (`abstract`) does not
-# compute an elementwise operation: its result is a broadcast zero of the shape and dtype
-# the operation gives, the dtype taken from one element of each input. Tracing the backward
-# of a program on 1000x1000 arrays then costs less of the first call. A graph where user
-# code runs among the rules (a custom Function's backward, a hook traced in) computes every
-# value: that code may read them (engine/replay.py).
-def _shaped(impl, datas, params):
-    shapes = [d.shape for d in datas if type(d) is np.ndarray]
-    if not shapes:
+# compute an elementwise operation on large arrays: its result is a zero of the shape and
+# dtype the operation gives, broadcast (read-only, no memory), the dtype found once per op,
+# input dtypes and scalars from one element of each input. Tracing the backward of a
+# program on 1000x1000 arrays then costs what it costs on small ones; on small arrays
+# computing costs less than finding the dtype. A graph where user code runs among the rules
+# (a custom Function's backward, a hook traced in) computes every value: that code may read
+# them (engine/replay.py).
+def _shaped(op, impl, datas, params):
+    for d in datas:
+        if type(d) is np.ndarray and d.size >= ABSTRACT_SIZE:
+            break
+    else:  # small arrays: computing costs less
         return impl(*datas, **params)
-    with np.errstate(all="ignore"):
-        dtype = np.asarray(impl(*[np.ones(1, d.dtype) if type(d) is np.ndarray else d for d in datas], **params)).dtype
-    return np.broadcast_to(np.zeros((), dtype), np.broadcast_shapes(*shapes))
+    shapes = [d.shape for d in datas if type(d) is np.ndarray]
+    key = (op,) + tuple(d.dtype if type(d) is np.ndarray else (type(d), d) for d in datas)
+    try:
+        key += tuple(params.items())
+        dtype = _DTYPES.get(key)
+    except TypeError:  # an unhashable parameter
+        key = dtype = None
+    if dtype is None:
+        with np.errstate(all="ignore"):
+            dtype = np.asarray(impl(*[np.ones(1, d.dtype) if type(d) is np.ndarray else d for d in datas],
+                                    **params)).dtype
+        if key is not None:
+            if len(_DTYPES) > 4096:
+                _DTYPES.clear()
+            _DTYPES[key] = dtype
+    shape = np.broadcast_shapes(*shapes)
+    return np.ndarray(shape, dtype, buffer=bytes(dtype.itemsize), strides=(0,) * len(shape))  # no memory
+
+
+ABSTRACT_SIZE = 65536
+_DTYPES = {}  # (op, input dtypes and scalars, params) -> the result's dtype
 
 
 def _is_view(out, args):
