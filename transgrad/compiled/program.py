@@ -45,6 +45,7 @@ class TraceOp:
         self.name = trace.name
         self.grad_fn_name = f"{trace.name}Backward"
         self.node = node_type(self.grad_fn_name)
+        self.watched = trace.watched.get(k, ((), False))
 
     def vjp(self, g, out, *saved):
         """`saved` is the trace's inputs, then the residuals this output's backward reads: a
@@ -63,10 +64,13 @@ class TraceOp:
         Raises, as the engine's check does, when a residual it reads was written in place."""
         tr = self.trace
         residuals = node.saved[tr.n_inputs:]
-        for r in residuals:
+        slots, own = self.watched
+        for r in residuals + tuple(node.saved[i] for i in slots):
             vc = r._version_cell
             if vc is not None and vc.clock > node.seq:
                 raise modified_error(node, vc)
+        if own and type(node.out_data) is Overwritten:
+            raise modified_error(node, node.out_data.vc)
         callee, returned = tr.backward_programs[self.k]
         args = [g] + [r._data for r in residuals]
         out = callee.fn(*args)
@@ -150,8 +154,13 @@ class Trace:
         self.loops = self._roll(tracer, outs, wanted, checkpoint) if loops == "roll" else ()
         for b in tracer.bounds:  # NOTE [loops]: n is an input; this trace holds for the n it ran, or from `peeled` on
             self._bound_guard(b, loops == "roll")
+        self.watched = {}  # NOTE [watched]: per output, the input slots (and its own value) its backward reads
         if not self.loops:
-            self.raw_backward = {k: _backward_of(tracer, outs[k], targets, f"{name}_backward") for k in wanted}
+            self.raw_backward = {}
+            for k in wanted:
+                self.raw_backward[k], reads = _backward_of(tracer, outs[k], targets, f"{name}_backward")
+                if not self.effects:
+                    self.watched[k] = _watched(reads, self.fwd_eqns, self.fwd_inputs, self.out_vars[k])
         self.fn = None  # the forward program, generated on first use (tg.grad needs only a joint one)
         self.plain = None  # the forward without residuals (NOTE [gradient with the forward])
         self.joint = {}  # (argnums, with value) -> (fn, source, graph)
@@ -497,7 +506,8 @@ def _backward_of(tracer, out, targets, name):
     raw, sources, readers = backward_graph(order, index, (index[id(root)],), [seed], target_idx, names,
                                            const_name=lambda a: tracer.var(a).hint, stop_at_targets=True,
                                            inline_hooks=True)
-    check_saved(order, saved_checks(dce(raw), readers))  # an in-place write inside the function, after a save
+    reads = saved_checks(dce(raw), readers)
+    check_saved(order, reads)  # an in-place write inside the function, after a save
     sub, residuals, seed_var = {}, {}, None
     for v in raw.inputs:
         s = sources[id(v)]
@@ -513,4 +523,29 @@ def _backward_of(tracer, out, targets, name):
         residuals.setdefault(id(fv), fv)
     eqns = tuple(e._replace(ins=tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in e.ins)) for e in raw.eqns)
     outputs = tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in raw.outputs)
-    return Graph((seed_var,) + tuple(residuals.values()), eqns, outputs, name=name)
+    read = [tracer.node_out.get(id(order[r.node])) if r.kind == "result" else tracer.vars.get(id(order[r.node].saved[r.slot]))
+            for r in reads]
+    return Graph((seed_var,) + tuple(residuals.values()), eqns, outputs, name=name), read
+
+
+# NOTE [watched]: eager autograd raises at backward() when a value its rules read was written
+# in place since (NOTE [versions]); a compiled call's backward reads its own residuals, which
+# on JAX are never the arguments' memory (and with the gradient in the forward, not even
+# their values). So each output's trace records which arguments (or views of them) and
+# whether its own value the eager rules of its backward read, and its backward checks
+# those as eager's would, on either backend and either path (engine checks, NOTE [one call]).
+def _watched(read, eqns, inputs, out):
+    """(argument slots, reads its own output) among the forward Vars `read`."""
+    slot = {id(v): i for i, v in enumerate(inputs)}
+    made = {id(e.out): e for e in eqns if type(e.out) is Var}
+    slots, own = set(), False
+    for v in read:
+        own = own or v is out
+        while v is not None and id(v) not in slot:  # through views (of a basic index) to an argument
+            e = made.get(id(v))
+            row = OPS.get(e.op) if e is not None else None
+            basic = row is not None and row.view and type(e.ins[0]) is Var and not any(type(x) is Var for x in e.ins[1:])
+            v = e.ins[0] if basic else None
+        if v is not None:
+            slots.add(slot[id(v)])
+    return tuple(sorted(slots)), own
