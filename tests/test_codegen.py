@@ -1,4 +1,5 @@
 """Golden sources: the generated backward code of a few functions, pinned and run."""
+import copy
 import os
 import pickle
 import re
@@ -95,3 +96,22 @@ def test_tensors_made_on_one_line_are_named_after_their_variables():
     np.testing.assert_allclose(weight.grad.numpy(), x0.T @ (2 * (1 - t * t)), rtol=1e-12)
     np.testing.assert_allclose(bias.grad.numpy(), (2 * (1 - t * t)).sum(0), rtol=1e-12)
     assert pickle.loads(pickle.dumps(weight)).detach().numpy().tolist() == w0.tolist()  # still picklable
+
+
+class Tagged(tg.Tensor):
+    pass
+
+
+def test_tensors_parameters_and_modules_pickle_and_copy_after_a_backward():
+    model = tg.nn.Sequential(tg.nn.Linear(3, 2), tg.nn.Tanh())
+    x = tg.tensor(np.arange(6.0).reshape(2, 3))
+    model(x).sum().backward()
+    for copied in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        for p, q in zip(model.parameters(), copied.parameters()):
+            assert type(q) is type(p) and q.requires_grad
+            np.testing.assert_array_equal(q.detach().numpy(), p.detach().numpy())
+        np.testing.assert_array_equal(copied(x).detach().numpy(), model(x).detach().numpy())
+        copied(x).sum().backward()  # its parameters are leaves of their own
+    u = Tagged([1.0, 2.0])  # a subclass's own attributes survive too
+    u.tag = "kept"
+    assert pickle.loads(pickle.dumps(u)).tag == "kept" and copy.deepcopy(u).tag == "kept"

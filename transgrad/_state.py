@@ -100,7 +100,7 @@ def user_site():
     if f is None:
         return None
     file, line = f.f_code.co_filename, f.f_lineno
-    if unpacking(file, line):
+    if unpacking(file, line) and hasattr(f.f_code, "co_positions"):  # (Python 3.11 on)
         pos = next(itertools.islice(f.f_code.co_positions(), f.f_lasti // 2, None), None)
         if pos is not None and pos[2] is not None:
             return file, line, pos[2]

@@ -50,7 +50,10 @@ class Tensor(Arithmetic, Reductions, Shapes, Indexing, InPlace):
 
     def __getstate__(self):
         # the leaf's AccumulateGrad is held by a weak reference: a backward makes it again
-        return None, {k: None if k == "_accumulator" else getattr(self, k) for k in self.__slots__[:-1]}
+        slots = {k: getattr(self, k) for c in type(self).__mro__ for k in c.__dict__.get("__slots__", ())
+                 if k not in ("__weakref__", "__dict__") and hasattr(self, k)}
+        slots["_accumulator"] = None
+        return getattr(self, "__dict__", None) or None, slots
 
     def _op(self, name, *inputs, **params):
         """`apply(OPS[name], *inputs, **params)`: how VJP rules reach primitives (ops.py)."""
