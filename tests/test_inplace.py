@@ -233,6 +233,27 @@ def test_an_argument_written_in_place_after_a_compiled_call_raises_when_its_back
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
 
 
+def _exp_and_square_sum(x):
+    y = x.exp()
+    return y, (y * y).sum()
+
+
+@pytest.mark.parametrize("mode", ["eager", "numpy", "jax"])
+def test_an_output_that_another_outputs_backward_reads_is_checked(mode):
+    f = _exp_and_square_sum if mode == "eager" else tg.compile(_exp_and_square_sum, backend=mode)
+    for write in (True, False):
+        for _ in range(2):  # first and cached call
+            x = tg.tensor(np.array([0.1, 0.2], np.float32), requires_grad=True)
+            y, z = f(x)
+            if write:
+                y.add_(1.0)
+                with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                    z.backward()
+            else:
+                z.backward()  # d/dx sum(exp(x)^2) = 2 exp(2x)
+                np.testing.assert_allclose(np.asarray(x.grad.array), 2 * np.exp(2 * np.array([0.1, 0.2])), rtol=1e-6)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "jax"])
 def test_a_compiled_training_loop_updating_its_weights_in_place(backend):
     # loss = f(w); loss.backward(); w -= lr * w.grad: each step's write comes after its backward

@@ -166,6 +166,7 @@ class Trace:
         self.joint = {}  # (argnums, with value) -> (fn, source, graph)
         # per differentiable output k: (Callee of its backward, which diff inputs it returns)
         self.backward_programs, self.residuals, self.ops = {}, {}, {}
+        self.residual_outs = []  # (residual, output) pairs: an output that a backward reads
 
     def _roll(self, tracer, outs, wanted, checkpoint=None):
         """Loops found in the trace become loops of its programs (NOTE [loops]): the forward
@@ -275,6 +276,8 @@ class Trace:
         for g, _ in graphs.values():
             for v in g.inputs[1:]:
                 residual_vars[position[id(v)]] = v
+        out_at = {id(v): k for k, v in enumerate(self.out_vars)}
+        self.residual_outs = [(j, out_at[id(v)]) for j, v in enumerate(residual_vars) if id(v) in out_at]
         fwd = Graph(tuple(self.fwd_inputs + self.consts), tuple(eqns),
                     tuple(self.out_vars + self.effect_vars + residual_vars), name=self.name)
         self.graph = _keep_inputs(optimize(fwd), fwd.inputs)
@@ -382,6 +385,9 @@ class Trace:
         """Give the outputs of a call (tensors) their autograd nodes: each saves the call's
         inputs and the residuals its backward reads."""
         tensors = [_residual(r, inputs + tuple(outs)) for r in residuals]
+        for j, k in self.residual_outs:  # an output another output's backward reads (JAX shares no memory)
+            if tensors[j]._version_cell is None:
+                tensors[j]._version_cell = version_cell(outs[k])
         in_edges = tuple(edge(a) for a in inputs)  # a residual is a new tensor: its edge is None
         for k, res_idx in self.residuals.items():
             op, t = self.ops[k], outs[k]
