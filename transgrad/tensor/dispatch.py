@@ -78,8 +78,7 @@ def apply(op, *args, **params):
             out = impl(*datas, **params)
     except Exception as e:
         raise _op_error(op, args, e) from None
-    host = m.host
-    if host:
+    if m.host:
         out = as_jax_computes(out)
     t = new(out)
     if op.view and _is_view(out, args):  # NOTE [views]
@@ -98,8 +97,8 @@ def apply(op, *args, **params):
 # (NOTE [rules trace]) are never read: a rule decides nothing by them (the tracer refuses),
 # and a call's results there are zeros already. So a rules tracer (`abstract`) does not
 # compute an elementwise operation on large arrays: its result is a zero of the shape and
-# dtype the operation gives, broadcast (read-only, no memory), the dtype found once per op,
-# input dtypes and scalars from one element of each input. Tracing the backward of a
+# dtype the operation gives, broadcast (read-only, no memory); the dtype is found once per
+# op, input dtypes and scalars, on one element of each input. Tracing the backward of a
 # program on 1000x1000 arrays then costs what it costs on small ones; on small arrays
 # computing costs less than finding the dtype. A graph where user code runs among the rules
 # (a custom Function's backward, a hook traced in) computes every value: that code may read
