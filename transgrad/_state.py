@@ -87,9 +87,19 @@ def user_frame():
 
 
 def user_src():
-    """(file, line) of the innermost frame outside the transgrad package, or None."""
-    f = user_frame()
-    return None if f is None else (f.f_code.co_filename, f.f_lineno)
+    """(file, line) of the innermost frame outside the transgrad package, or None. Its
+    caller is the package's, so the walk starts above it (every op asks: each frame that a
+    walk passes costs)."""
+    try:
+        f = sys._getframe(2)
+    except ValueError:
+        return None
+    while f is not None:
+        code = f.f_code
+        if not code.co_filename.startswith(PKG_DIR):
+            return code.co_filename, f.f_lineno
+        f = f.f_back
+    return None
 
 
 def user_site():
