@@ -286,6 +286,7 @@ WRITTEN_AFTER = [
     lambda x, w: x.sqrt().sum() + w.log().sum(),
     lambda x, w: x.clamp(0.1, 0.9).sum() * w.mean(),
     lambda x, w: (x.unsqueeze(0) * w.unsqueeze(1)).sum(),
+    lambda x, w: (x.t().reshape(-1) * w.reshape(-1)).sum(),  # x.t().reshape(-1) is a copy, w.reshape(-1) a view
 ]
 
 

@@ -160,7 +160,7 @@ class Trace:
             for k in wanted:
                 self.raw_backward[k], reads = _backward_of(tracer, outs[k], targets, f"{name}_backward")
                 if not self.effects:
-                    self.watched[k] = _watched(reads, self.fwd_eqns, self.fwd_inputs, self.out_vars[k])
+                    self.watched[k] = _watched(reads, tracer, self.fwd_inputs, self.out_vars[k])
         self.fn = None  # the forward program, generated on first use (tg.grad needs only a joint one)
         self.plain = None  # the forward without residuals (NOTE [gradient with the forward])
         self.joint = {}  # (argnums, with value) -> (fn, source, graph)
@@ -276,7 +276,7 @@ class Trace:
         for g, _ in graphs.values():
             for v in g.inputs[1:]:
                 residual_vars[position[id(v)]] = v
-        out_at = {id(v): k for k, v in enumerate(self.out_vars)}
+        out_at = {id(v): k for k, v in enumerate(self.out_vars) if v not in self.fwd_inputs}  # (an argument returned)
         self.residual_outs = [(j, out_at[id(v)]) for j, v in enumerate(residual_vars) if id(v) in out_at]
         fwd = Graph(tuple(self.fwd_inputs + self.consts), tuple(eqns),
                     tuple(self.out_vars + self.effect_vars + residual_vars), name=self.name)
@@ -529,8 +529,7 @@ def _backward_of(tracer, out, targets, name):
         residuals.setdefault(id(fv), fv)
     eqns = tuple(e._replace(ins=tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in e.ins)) for e in raw.eqns)
     outputs = tuple(sub.get(id(x), x) if isinstance(x, Var) else x for x in raw.outputs)
-    read = [tracer.node_out.get(id(order[r.node])) if r.kind == "result" else tracer.vars.get(id(order[r.node].saved[r.slot]))
-            for r in reads]
+    read = [tracer.node_out.get(id(order[r.node])) if r.kind == "result" else order[r.node].saved[r.slot] for r in reads]
     return Graph((seed_var,) + tuple(residuals.values()), eqns, outputs, name=name), read
 
 
@@ -540,18 +539,19 @@ def _backward_of(tracer, out, targets, name):
 # their values). So each output's trace records which arguments (or views of them) and
 # whether its own value the eager rules of its backward read, and its backward checks
 # those as eager's would, on either backend and either path (engine checks, NOTE [one call]).
-def _watched(read, eqns, inputs, out):
-    """(argument slots, reads its own output) among the forward Vars `read`."""
+def _watched(read, tracer, inputs, out):
+    """(argument slots, reads its own output) among what the rules read: Vars of results,
+    tensors they saved."""
     slot = {id(v): i for i, v in enumerate(inputs)}
-    made = {id(e.out): e for e in eqns if type(e.out) is Var}
     slots, own = set(), False
-    for v in read:
+    for x in read:
+        if type(x) is Var or x is None:
+            own = own or x is out
+            continue
+        while x._base is not None:  # a view or alias shares its base's storage, as eager decided (NOTE [views])
+            x = x._base[0]
+        v = tracer.vars.get(id(x))
         own = own or v is out
-        while v is not None and id(v) not in slot:  # through views (of a basic index) to an argument
-            e = made.get(id(v))
-            row = OPS.get(e.op) if e is not None else None
-            basic = row is not None and row.view and type(e.ins[0]) is Var and not any(type(x) is Var for x in e.ins[1:])
-            v = e.ins[0] if basic else None
-        if v is not None:
+        if v is not None and id(v) in slot:
             slots.add(slot[id(v)])
     return tuple(sorted(slots)), own
