@@ -342,3 +342,22 @@ def test_traced_values_take_jax_dtypes():
     assert got.dtype == want.dtype == tg.float32 and got.item() == want.item()
     with pytest.raises(TypeError, match="jax_enable_x64"):
         tg.compile(lambda x: x.astype(tg.float64).sum(), backend="jax")(x)
+
+
+def test_arguments_sharing_one_gradient_in_the_forward():
+    # d/dx and d/dw of sum(x + w) are one value: the forward that computes them returns it once
+    # (NOTE [gradient with the forward]); before, its backward took it twice and did not compile
+    f = tg.compile(lambda x, w, b: (x + w).sum() + (b * b).sum(), backend="jax")
+    b0 = np.array([0.5, -2.0], np.float32)
+    for seed in (None, 2.5, -3.0):
+        x, w, b = (tg.tensor(a, requires_grad=True) for a in (np.ones(3, np.float32), np.zeros(3, np.float32), b0))
+        out = f(x, w, b)
+        if seed is None:
+            out.backward()
+        elif seed > 0:
+            out.backward(tg.tensor(np.float32(seed)))
+        else:
+            (out * seed).backward()  # through the engine
+        s = 1.0 if seed is None else seed
+        for t, want in ((x, np.full(3, s)), (w, np.full(3, s)), (b, 2 * s * b0)):
+            np.testing.assert_allclose(np.asarray(t.grad.array), want, rtol=1e-6)

@@ -263,10 +263,12 @@ class Trace:
             if k == with_forward:  # NOTE [gradient with the forward]
                 seed = g.inputs[0]
                 eqns += [Eqn("full", (), (("shape", ()), ("value", 1.0), ("dtype", seed.dtype)), seed)] + list(g.eqns)
-                units = [g.outputs[j] for j in returned]
+                grads = [g.outputs[j] for j in returned]
+                units = list({id(u): u for u in grads}.values())  # one Var may be two arguments' gradient
                 seed = Var((), seed.dtype, seed.hint)
-                scaled = [Eqn("mul", (seed, u), (), Var(u.shape, u.dtype, u.hint)) for u in units]
-                g = Graph((seed, *units), tuple(scaled), tuple(e.out for e in scaled), name=g.name)
+                scaled = {id(u): Eqn("mul", (seed, u), (), Var(u.shape, u.dtype, u.hint)) for u in units}
+                g = Graph((seed, *units), tuple(scaled.values()), tuple(scaled[id(u)].out for u in grads), name=g.name)
+                pick = [units.index(u) for u in grads]
             else:
                 g = optimize(g.replace(outputs=tuple(g.outputs[j] for j in returned)))
             graphs[k] = (g, returned)
@@ -286,7 +288,7 @@ class Trace:
             name = f"{self.name}_backward" + (f"_{k}" if k else "")
             bwd, source = self.load(g, name, as_tuple=len(returned) > 1, constants=())
             if k == with_forward:
-                bwd = _scaled(bwd, len(returned) > 1)
+                bwd = _scaled(bwd, len(returned) > 1, pick)
             self.backward_programs[k] = (Callee(name, g, bwd, source), returned)
         self.fn = fn
 
@@ -449,12 +451,13 @@ def _residual(r, tensors):
     return t
 
 
-def _scaled(backward, as_tuple):
+def _scaled(backward, as_tuple, pick):
     """The generated backward `g_out * g_x` of NOTE [gradient with the forward], which returns
-    the forward's gradients as they are for the seed of 1 that `backward()` makes."""
+    the forward's gradients as they are for the seed of 1 that `backward()` makes (output i
+    is unit `pick[i]`)."""
     def run(g, *units):
         if type(g) is np.ndarray and g.shape == () and g == 1:
-            return units if as_tuple else units[0]
+            return tuple(units[i] for i in pick) if as_tuple else units[pick[0]]
         return backward(g, *units)
 
     run.__wrapped__ = backward
