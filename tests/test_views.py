@@ -201,7 +201,17 @@ def view_of_a_leaf_written(lib):
     w[0:1].zero_()
 
 
-VALUE_CASES = [inc_element, slice_assign_from_itself, exp_saves_its_output, mul_keeps_the_old_self,
+def ellipsis_index(lib):  # `y[...]` is y; `y[..., 0]` a view of its first column, written in place
+    x = leaf(lib, [[1.0, 2.0], [3.0, 4.0]])
+    y = x * 2
+    z = y[...] * 3
+    c = y[..., 0]
+    c.mul_(3)
+    (z.sum() + (y * y).sum()).backward()
+    return x.grad, y, z
+
+
+VALUE_CASES = [ellipsis_index, inc_element, slice_assign_from_itself, exp_saves_its_output, mul_keeps_the_old_self,
                write_through_view_then_base, write_base_then_old_view, element_view_sees_base_write,
                constant_view_takes_a_gradient, reshape_view_written, transpose_view_written,
                clamp_in_place_on_a_non_leaf, grad_zero_after_broadcast, grad_data_zero, scalar_grad_data_zero,

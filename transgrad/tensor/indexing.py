@@ -68,7 +68,7 @@ class Indexing:
 
     def __getitem__(self: TensorT, idx) -> TensorT:
         spec, arrays = index_spec(idx)
-        if not arrays and all(i == Sl(None, None, None) for i in spec):
+        if not arrays and all(i is Ellipsis or i == Sl(None, None, None) for i in spec):  # x[:], x[...]
             return self
         out = apply(OPS["getitem"], self, *arrays, index=spec)
         if not arrays:  # a view: PyTorch names it after the last index that takes one
