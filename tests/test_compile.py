@@ -750,3 +750,25 @@ def test_gradients_of_large_inputs_whose_backward_is_traced_without_values(mode)
         gx, gw = x.grad, w.grad
     np.testing.assert_allclose(np.asarray(gx.array), xt.grad.numpy(), rtol=2e-4, atol=1e-8)
     np.testing.assert_allclose(np.asarray(gw.array), wt.grad.numpy(), rtol=2e-4, atol=1e-8)
+
+
+def _uses_own_grad(x, w):
+    loss = ((x * w).sum() - 1) ** 2
+    return loss, None if w.grad is None else (x * w.grad).sum()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_a_compiled_function_reads_the_grad_of_its_argument(backend):
+    # `w.grad` inside the function is the caller's w.grad at each call (it read None before)
+    f = tg.compile(_uses_own_grad, backend=backend)
+    x = tg.tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    w = tg.tensor(np.array([0.5, 0.25], np.float32), requires_grad=True)
+    for i in range(4):
+        loss, s = f(x, w)
+        loss.backward()
+        r = x.detach().numpy() @ w.detach().numpy() - 1  # d loss / dw = 2 r x, accumulated i + 1 times
+        if i == 0:
+            assert s is None
+        else:
+            np.testing.assert_allclose(s.item(), (x.detach().numpy() * 2 * r * x.detach().numpy() * i).sum(), rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(w.grad.array), 2 * r * x.detach().numpy() * (i + 1), rtol=1e-6)

@@ -386,6 +386,9 @@ class CompiledFunction:
         tracer = ForwardTracer(decisions, fast_forward=fast and not decisions)
         traced = [tracer.arg(as_jax_computes(np.asarray(leaf[1])) if host and hasattr(leaf[1], "dtype") else leaf[1], leaf[2], leaf[0],
                              frozen=leaf[3] is None) for leaf in leaves]
+        for leaf, t in zip(leaves, traced):  # `x.grad` of an argument is the caller's (NOTE [effects])
+            if leaf[3] is not None:
+                t._grad = leaf[3]._grad
         for leaf, t in zip(leaves, traced):
             if self._bound(leaf[4], args[leaf[4]] if leaf[4] is not None else None, False):  # the function gets the int, the program an input
                 tracer.bounds.append(dict(name=leaf[0], var=tracer.vars[id(t)], value=args[leaf[4]], states={},
