@@ -14,14 +14,14 @@ import numpy as np
 from .._state import gc_paused, show_code, using
 from ..engine import call, owned, run_tensors
 from ..engine.graph import walk
-from ..engine.replay import backward_graph, check_saved, saved_checks
+from ..engine.replay import Source, backward_graph, check_saved, saved_checks
 from ..engine.vjp import Stacks, vjp
 from ..ir import Callee, Eqn, Graph, Lit, Src, Var
 from ..ops import OPS
 from ..passes import dce, hoist, optimize
 from ..passes.roll import changed_locals, roll
 from ..tensor import new
-from ..tensor.records import AccumulateGrad, Node, Overwritten, edge, modified_error, node_type, version_cell
+from ..tensor.records import AccumulateGrad, Node, Overwritten, edge, node_type, version_cell
 from ..trace.loops import ends_loop_alone
 from ..trace import tracer as tracer_module
 from ..trace.tracer import Guard
@@ -45,7 +45,12 @@ class TraceOp:
         self.name = trace.name
         self.grad_fn_name = f"{trace.name}Backward"
         self.node = node_type(self.grad_fn_name)
-        self.watched = trace.watched.get(k, ((), False))
+        # what its backward reads, as node 0's Sources: the residuals (after the inputs), and
+        # the arguments and own value eager's rules would read (NOTE [watched])
+        slots, own = trace.watched.get(k, ((), False))
+        self.watched = tuple(Source("saved", 0, i) for i in slots) + ((Source("result", 0),) if own else ())
+        first = trace.n_inputs
+        self.checks = tuple(Source("saved", 0, i) for i in range(first, first + len(trace.residuals.get(k, ())))) + self.watched
 
     def vjp(self, g, out, *saved):
         """`saved` is the trace's inputs, then the residuals this output's backward reads: a
@@ -63,14 +68,8 @@ class TraceOp:
         seed array `g`, by the trace's generated backward called as it is (NOTE [one call]).
         Raises, as the engine's check does, when a residual it reads was written in place."""
         tr = self.trace
+        check_saved((node,), self.checks)
         residuals = node.saved[tr.n_inputs:]
-        slots, own = self.watched
-        for r in residuals + tuple(node.saved[i] for i in slots):
-            vc = r._version_cell
-            if vc is not None and vc.clock > node.seq:
-                raise modified_error(node, vc)
-        if own and type(node.out_data) is Overwritten:
-            raise modified_error(node, node.out_data.vc)
         callee, returned = tr.backward_programs[self.k]
         args = [g] + [r._data for r in residuals]
         out = callee.fn(*args)
@@ -272,8 +271,8 @@ class Trace:
             else:
                 g = optimize(g.replace(outputs=tuple(g.outputs[j] for j in returned)))
             graphs[k] = (g, returned)
-            self.ops[k] = TraceOp(self, k)
             self.residuals[k] = [position.setdefault(id(v), len(position)) for v in g.inputs[1:]]
+            self.ops[k] = TraceOp(self, k)
         residual_vars = [None] * len(position)
         for g, _ in graphs.values():
             for v in g.inputs[1:]:

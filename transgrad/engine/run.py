@@ -15,7 +15,7 @@ from ..passes import optimize
 from ..tensor import Tensor, apply, is_jax_array, new, tensor, to_array
 from ..tensor.records import AccumulateGrad, Node, edge, version_cell
 from .graph import value_names, walk
-from .replay import Source, backward_graph, check_saved, checked_hook_result, saved_checks
+from .replay import backward_graph, check_saved, checked_hook_result, saved_checks
 
 
 class Backward:
@@ -56,12 +56,10 @@ def _build(order, index, root_idx, seeds, target_idx, backend):
         if len(graph.outputs) == 1:
             fn = (lambda f: lambda *a: f(*a)[0])(fn)
     show_code(source)
-    watched = []  # NOTE [watched]: what the eager rules of a compiled call's backward would read
-    for i, n in enumerate(order):
-        slots, own = getattr(getattr(n, "op", None), "watched", ((), False))
-        watched += [Source("saved", i, k) for k in slots] + ([Source("result", i)] if own else [])
+    # NOTE [watched]: what the eager rules of a compiled call's backward would read
+    watched = tuple(s._replace(node=i) for i, n in enumerate(order) for s in getattr(getattr(n, "op", None), "watched", ()))
     return Backward(fn, tuple(sources[id(v)] for v in graph.inputs), source, graph, raw,
-                    tuple(sources[id(v)] for v in raw.inputs), anomalies, saved_checks(graph, readers) + tuple(watched))
+                    tuple(sources[id(v)] for v in raw.inputs), anomalies, saved_checks(graph, readers) + watched)
 
 
 def compiled_backward(roots, seeds, targets):
