@@ -78,35 +78,30 @@ def is_grad_enabled() -> bool:
     return mode.grad_enabled
 
 
-def user_frame():
-    """The innermost frame outside the transgrad package, or None."""
-    f = sys._getframe(1)
+def user_frame(skip=0):
+    """The innermost frame outside the transgrad package, or None. The walk starts `skip`
+    frames above the caller, frames known to be the package's: each frame a walk passes is
+    made into an object, and every op asks (through user_src)."""
+    try:
+        f = sys._getframe(1 + skip)
+    except ValueError:
+        return None
     while f is not None and f.f_code.co_filename.startswith(PKG_DIR):
         f = f.f_back
     return f
 
 
 def user_src():
-    """(file, line) of the innermost frame outside the transgrad package, or None. Its
-    caller is the package's, so the walk starts above it (every op asks: each frame that a
-    walk passes costs)."""
-    try:
-        f = sys._getframe(2)
-    except ValueError:
-        return None
-    while f is not None:
-        code = f.f_code
-        if not code.co_filename.startswith(PKG_DIR):
-            return code.co_filename, f.f_lineno
-        f = f.f_back
-    return None
+    """(file, line) of the innermost frame outside the transgrad package, or None."""
+    f = user_frame(2)  # this function and its caller are the package's
+    return None if f is None else (f.f_code.co_filename, f.f_lineno)
 
 
 def user_site():
     """(file, line) of the user's current call, and the column of the call on a line that
     makes several tensors (`w, b = tg.randn(3), tg.zeros(3)`): where a tensor is made, which
     names it in generated code (trace/names.py)."""
-    f = user_frame()
+    f = user_frame(2)  # this function and its caller are the package's
     if f is None:
         return None
     file, line = f.f_code.co_filename, f.f_lineno
