@@ -12,19 +12,21 @@ _OPERATIONS = (ast.BinOp, ast.UnaryOp, ast.Call, ast.Subscript)
 
 
 @functools.lru_cache(maxsize=4096)
-def _assignment(file, line):
+def _statement(file, line):
+    """(the one statement of the user's line, its indentation), or None."""
     import linecache
 
-    text = linecache.getline(file, line).strip()
-    if not text:
-        return None
+    text = linecache.getline(file, line)
     try:
-        body = ast.parse(text).body
+        (node,) = ast.parse(text.strip()).body
     except Exception:  # a line of a longer statement, or not Python: fall back to op names
         return None
-    if len(body) != 1:
-        return None
-    node = body[0]
+    return node, len(text) - len(text.lstrip())
+
+
+@functools.lru_cache(maxsize=4096)
+def _assignment(file, line):
+    node = (_statement(file, line) or (None,))[0]
     if isinstance(node, ast.Assign) and len(node.targets) == 1:
         target, value = node.targets[0], node.value
     elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
@@ -46,18 +48,11 @@ def _callee(value):
 def _unpacked(file, line):
     """((name, first column, end column, callee), ...) of the values of a line
     `w, b = tg.randn(3), tg.zeros(3)`, in the line's columns; else None."""
-    import linecache
-
-    text = linecache.getline(file, line)
-    try:
-        (node,) = ast.parse(text.strip()).body
-    except Exception:
-        return None
+    node, indent = _statement(file, line) or (None, 0)
     if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Tuple)
             and isinstance(node.value, ast.Tuple) and len(node.targets[0].elts) == len(node.value.elts)
             and all(isinstance(t, ast.Name) for t in node.targets[0].elts)):
         return None
-    indent = len(text) - len(text.lstrip())
     return tuple((t.id, indent + v.col_offset, indent + v.end_col_offset, _callee(v))
                  for t, v in zip(node.targets[0].elts, node.value.elts))
 
