@@ -56,7 +56,7 @@ def _build(order, index, root_idx, seeds, target_idx, backend):
         if len(graph.outputs) == 1:
             fn = (lambda f: lambda *a: f(*a)[0])(fn)
     show_code(source)
-    # NOTE [watched]: what the eager rules of a compiled call's backward would read
+    # what the eager rules of a compiled call's backward would read (NOTE [watched])
     watched = tuple(s._replace(node=i) for i, n in enumerate(order) for s in getattr(getattr(n, "op", None), "watched", ()))
     return Backward(fn, tuple(sources[id(v)] for v in graph.inputs), source, graph, raw,
                     tuple(sources[id(v)] for v in raw.inputs), anomalies, saved_checks(graph, readers) + watched)
