@@ -317,3 +317,87 @@ def test_compiled_code_raises_or_agrees_with_eager_when_an_argument_is_written_b
             if got is not None:
                 for a, b in zip(got, results[0]):
                     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _loop_reads_both(x, w, n):
+    h = x
+    for _ in range(n):
+        h = h * w + x  # saves h (x on the first trip) and w
+    return h.sum()
+
+
+def _loop_reads_neither(x, w, n):
+    h = x
+    for _ in range(n):
+        h = (h + w).tanh()  # saves only tanh's results: writing x or w is no error
+    return h.sum()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+@pytest.mark.parametrize("fn", [_loop_reads_both, _loop_reads_neither])
+def test_a_rolled_loop_raises_or_agrees_with_eager_when_an_argument_is_written_before_backward(fn, backend):
+    # a rolled loop's backward is the VJP of the loop, not a replay of eager's rules; what it
+    # watches must still be what eager's rules read (NOTE [watched])
+    rng = np.random.default_rng(3)
+    x0, w0 = (rng.uniform(-0.9, 0.9, (3, 3)).astype(np.float32) for _ in range(2))
+    f = tg.compile(fn, backend=backend)
+    assert "# for _ in range(n):" in f.code(tg.tensor(x0, requires_grad=True), tg.tensor(w0, requires_grad=True), 3)
+    for n in (3, 5):  # the second trip count runs the same rolled program
+        for which in (0, 1):
+            results = []
+            for g in (fn, f):
+                x, w = tg.tensor(x0, requires_grad=True), tg.tensor(w0, requires_grad=True)
+                out = g(x, w, n)
+                with tg.no_grad():
+                    (x, w)[which].mul_(1.5)
+                try:
+                    out.backward()
+                    results.append((np.asarray(x.grad.array), np.asarray(w.grad.array)))
+                except RuntimeError as e:
+                    assert "modified by an inplace operation" in str(e)
+                    results.append(None)
+            assert (results[1] is None) == (results[0] is None)
+            assert (results[0] is None) == (fn is _loop_reads_both)
+            if results[0] is not None:
+                for a, b in zip(results[1], results[0]):
+                    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _bumps_its_buffer(buf, w):
+    buf.add_(1.0)  # an effect on an argument: the backward reads its new value
+    return (buf @ w).sum()
+
+
+def _batchnorm_model():
+    bn = tg.nn.BatchNorm1d(3)  # training mode: running statistics are written at every call (an effect)
+    return lambda x, w: (bn(x @ w) ** 2).sum()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+@pytest.mark.parametrize("make", [lambda: _bumps_its_buffer, _batchnorm_model], ids=["argument", "batchnorm"])
+def test_a_call_with_effects_raises_or_agrees_with_eager_when_an_argument_is_written_before_backward(make, backend):
+    # a GAN-style step: the weights are written (an optimizer step) between a forward and its backward;
+    # eager raises where its rules read them, and so must the compiled call whose program has effects
+    x0 = np.arange(12, dtype=np.float32).reshape(4, 3) / 6 + 0.5
+    w0 = np.array([[0.5, 0.1, 0.0], [0.2, -0.4, 0.3], [0.0, 0.6, 0.5]], np.float32)
+    eager, f = make(), make()
+    f = tg.compile(f, backend=backend)
+    for write in (None, 0, 1):
+        for _ in range(2):  # a first and a cached call
+            results = []
+            for g in (eager, f):
+                x, w = tg.tensor(x0), tg.tensor(w0, requires_grad=True)
+                out = g(x, w)
+                if write is not None:
+                    with tg.no_grad():
+                        (x, w)[write].mul_(1.5)
+                try:
+                    out.backward()
+                    results.append(np.asarray(w.grad.array))
+                except RuntimeError as e:
+                    assert "modified by an inplace operation" in str(e)
+                    results.append(None)
+            assert (results[0] is None) == (write == 0)  # the gradient of w reads x, not w
+            assert (results[1] is None) == (results[0] is None)
+            if results[0] is not None:
+                np.testing.assert_allclose(results[1], results[0], rtol=1e-4, atol=1e-5)

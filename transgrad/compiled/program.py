@@ -14,7 +14,7 @@ import numpy as np
 from .._state import gc_paused, show_code, using
 from ..engine import call, owned, run_tensors
 from ..engine.graph import walk
-from ..engine.replay import Source, backward_graph, check_saved, saved_checks
+from ..engine.replay import Source, backward_graph, check_saved, rule_reads, saved_checks
 from ..engine.vjp import Stacks, vjp
 from ..ir import Callee, Eqn, Graph, Lit, Src, Var
 from ..ops import OPS
@@ -158,8 +158,13 @@ class Trace:
             self.raw_backward = {}
             for k in wanted:
                 self.raw_backward[k], reads = _backward_of(tracer, outs[k], targets, f"{name}_backward")
-                if not self.effects:
-                    self.watched[k] = _watched(reads, tracer, self.fwd_inputs, self.out_vars[k])
+                self.watched[k] = _watched(reads, tracer, self.fwd_inputs, self.out_vars[k])
+        else:  # a rolled backward replays no rules: each node's rule is asked alone
+            cache, stop = {}, {id(t) for t in targets}
+            for k in wanted:
+                read = [tracer.node_out.get(id(n)) if j < 0 else n.saved[j] for n in walk([edge(outs[k])], stop)[0]
+                        if isinstance(n, Node) for j in rule_reads(n, cache)]
+                self.watched[k] = _watched(read, tracer, self.fwd_inputs, self.out_vars[k])
         self.fn = None  # the forward program, generated on first use (tg.grad needs only a joint one)
         self.plain = None  # the forward without residuals (NOTE [gradient with the forward])
         self.joint = {}  # (argnums, with value) -> (fn, source, graph)
@@ -541,10 +546,12 @@ def _backward_of(tracer, out, targets, name):
 # their values). So each output's trace records which arguments (or views of them) and
 # whether its own value the eager rules of its backward read, and its backward checks
 # those as eager's would, on either backend and either path (engine checks, NOTE [one call]).
+# A rolled loop's backward is no replay of the rules, so each node's rule is asked alone
+# (`rule_reads`); an argument the call wrote into is watched at the value it wrote.
 def _watched(read, tracer, inputs, out):
-    """(argument slots, reads its own output) among what the rules read: Vars of results,
-    tensors they saved."""
+    """(argument slots, reads its own output) among what the rules read (result Vars, saved tensors)."""
     slot = {id(v): i for i, v in enumerate(inputs)}
+    entered = {id(t): slot[id(v)] for t, v, _ in tracer.entry.values() if id(v) in slot}  # also as written in
     slots, own = set(), False
     for x in read:
         if type(x) is Var or x is None:
@@ -554,6 +561,7 @@ def _watched(read, tracer, inputs, out):
             x = x._base[0]
         v = tracer.vars.get(id(x))
         own = own or v is out
-        if v is not None and id(v) in slot:
-            slots.add(slot[id(v)])
+        i = slot.get(id(v), entered.get(id(x)))
+        if i is not None:
+            slots.add(i)
     return tuple(sorted(slots)), own

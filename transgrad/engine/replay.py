@@ -18,6 +18,7 @@ import numpy as np
 
 from ..ir import Eqn, Graph, Src, Var
 from ..ops import OPS
+from ..passes import dce
 from ..tensor import Tensor, apply, new
 from ..tensor.records import AccumulateGrad, Node, Overwritten, modified_error
 from ..trace import Tracer, leaf_name, tracing
@@ -173,3 +174,27 @@ def checked_hook_result(r, shape, dtype, fn):
         raise RuntimeError(f"hook {getattr(fn, '__name__', fn)!r} must return None or a tensor of shape {shape}, "
                            f"got {getattr(r, 'shape', type(r).__name__)}")
     return r if r.dtype == dtype else r.astype(dtype)
+
+
+def rule_reads(n, cache):
+    """The saved slots of node `n` that its rule reads (-1: its result) for the edges a
+    gradient takes, by its rule replayed alone; cached per op and signature (NOTE [watched])."""
+    key = (n.op, tuple(e is None for e in n.edges), tuple((a.shape, a.dtype) if isinstance(a, Tensor) else a
+                                                          for a in n.saved), tuple(sorted(n.params.items())))
+    try:
+        return cache[key]
+    except (KeyError, TypeError) as e:  # TypeError: an unhashable parameter, replayed every time
+        key = key if type(e) is KeyError else None
+    tr = Tracer(src=False)  # its tape is intact: no value was overwritten (`_plain_tape`)
+    with tracing(tr), np.errstate(all="ignore"):
+        g = tr.placeholder(np.zeros_like(n.out_data), "g")
+        args = [tr.placeholder(a._data, "s") if isinstance(a, Tensor) else a for a in n.saved]
+        out = tr.placeholder(n.out_data, "out") if n.op.uses_out else None
+        grads = n.op.vjp(g, out, *args, **n.params)
+    live = tuple(tr.var(gi) for e, gi in zip(n.edges, grads) if e is not None and isinstance(gi, Tensor))
+    read = {id(v) for v in dce(Graph(tuple(tr.inputs), tuple(tr.eqns), live)).inputs}
+    slots = tuple(k for k, a in enumerate(args) if isinstance(a, Tensor) and id(tr.vars[id(a)]) in read)
+    slots += (-1,) if out is not None and id(tr.vars[id(out)]) in read else ()
+    if key is not None:
+        cache[key] = slots
+    return slots
