@@ -257,6 +257,39 @@ def test_numpy_inside_compiled_function_is_fenced():
         f(tg.ones(2))
 
 
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_array_inside_compiled_function_is_fenced(backend):
+    # `.array` read the trace's values unguarded: a second call with other signs reused the first one's mask
+    def f(x):
+        return (x * tg.tensor((x.array > 0).astype(np.float32))).sum()
+
+    x = tg.tensor(np.array([1.0, -2.0, 3.0], np.float32), requires_grad=True)
+    f(x).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 0.0, 1.0])  # eager reads values, as PyTorch's .numpy()
+    with pytest.raises(TraceError, match=r"\.array of a tensor inside a compiled function at .*test_compile.py"):
+        tg.compile(f, backend=backend)(x)
+    with pytest.raises(TraceError, match=r"`array\(\)` of a tensor .* records a backward"):  # in a compiled backward
+        tg.compile(lambda x: _ArrayScaled.apply(x).sum(), backend=backend)(x).backward()
+
+
+class _ArrayScaled(tg.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x * 1.0
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / float(np.abs(g.array).max())
+
+
+def test_an_eager_custom_backward_may_read_values_as_in_pytorch():
+    # eager records a backward with a custom Function for one run: float() and .array see this run's values
+    for w0 in ([0.5, 2.0, -4.0], [10.0, 1.0, 1.0]):
+        x = tg.ones(3, requires_grad=True)
+        (_ArrayScaled.apply(x) * tg.tensor(w0)).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), np.array(w0) / np.abs(w0).max(), rtol=1e-6)
+
+
 def test_debug_env_prints_generated_code():
     code = ("import transgrad as tg\n"
             "f = tg.compile(lambda x: (x * 3).sum())\n"

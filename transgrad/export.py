@@ -71,7 +71,7 @@ def export(f: Callable, *args, path: Optional[str] = None, backend: Optional[str
         values = dict(tr.const_values)
         captured = [c.var for c in tr.captured]
         try:  # the tensors it reads from outside, as they are now, become constants of the module
-            values.update({id(c.var): c.get(cf.fn, Tensor).array for c in tr.captured})
+            values.update({id(c.var): c.get(cf.fn, Tensor)._fresh() for c in tr.captured})
         except Stale:
             continue
         free = tr.consts + captured

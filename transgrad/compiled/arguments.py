@@ -22,7 +22,7 @@ def flatten(value, name, diff, leaves, key, pos=0):
         rg = value._requires_grad or diff
         if diff and value.dtype.kind != "f":
             raise TypeError(f"grad: argument `{name}` has dtype {value.dtype}; only float arguments can be differentiated")
-        leaves.append((name, value.array, rg, value, pos))
+        leaves.append((name, value._fresh(), rg, value, pos))
         key.append((value.shape, value.dtype, rg))
     elif isinstance(value, np.ndarray) or is_jax_array(value):
         a = value

@@ -175,7 +175,7 @@ class CompiledFunction:
                 key.append(("array", a.shape, a.dtype, diff))
             elif ta is Tensor and (not diff or a._data.dtype.kind == "f"):
                 rg = a._requires_grad or diff
-                leaves.append((name, a.array if a._base is not None else a._data, rg, a, pos))
+                leaves.append((name, a._fresh(), rg, a, pos))
                 key.append((a._data.shape, a._data.dtype, rg))
             elif self._bounds and self._bound(pos, a, diff):
                 leaves.append((name, np.asarray(a, np.int32), False, None, pos))
@@ -221,7 +221,7 @@ class CompiledFunction:
             raise Stale("; ".join(sources.changed(self.fn, tr.env)))
         captured = [c.get(self.fn, Tensor) for c in tr.captured]
         outside = captured + effects.grad_inputs(tr, leaves, captured) if tr.grad_guards else captured
-        arrays = [leaf[1] for leaf in leaves] + [t.array for t in outside]
+        arrays = [leaf[1] for leaf in leaves] + [t._fresh() for t in outside]
         if tr.randoms:
             rng = generator()
             arrays += [draw(rng) for draw in tr.randoms]

@@ -49,6 +49,7 @@ def backward_graph(order, index, root_idx, seeds, target_idx, names, const_name=
     tr = Tracer()
     # user code that runs here (a custom Function's backward, a hook traced in) may read values
     tr.abstract = not any(getattr(getattr(n, "op", None), "custom", False) or (inline_hooks and n._hooks) for n in order)
+    tr.live = not tr.abstract and not inline_hooks  # eager, with a custom Function: recorded for this run only
     sources, placeholders, readers = {}, {}, {}
 
     def placeholder(key, data, hint, source, reader=None):

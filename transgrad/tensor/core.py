@@ -142,7 +142,11 @@ class Tensor(Arithmetic, Reductions, Shapes, Indexing, InPlace):
 
     @property
     def array(self):
-        """The array this tensor holds (NumPy or JAX), without a copy."""
+        """The array it holds (NumPy or JAX), no copy; inside a compiled function it raises as numpy() does."""
+        return self._concrete("array")
+
+    def _fresh(self):
+        """Its array, a view's values brought up to date (NOTE [views]); no tracer asks."""
         if self._base is not None and self._version_cell.count != self._base[4]:
             refresh(self)
         return self._data
@@ -258,8 +262,7 @@ class Tensor(Arithmetic, Reductions, Shapes, Indexing, InPlace):
 
     # ---- values reaching Python (guards when tracing) ------------------------------
     def _concrete(self, how):
-        if self._base is not None and self._version_cell.count != self._base[4]:
-            refresh(self)
+        self._fresh()
         if mode.tracer is not None:
             decided = mode.tracer.concretize(self, how)
             if decided is not None:  # NOTE [decisions]

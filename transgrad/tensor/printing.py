@@ -19,7 +19,7 @@ def _fmt_floats(a):
 
 
 def tensor_repr(t):
-    a = np.asarray(t.array)
+    a = np.asarray(t._fresh())
     prefix = "tensor("
     if a.size == 0:
         body = "[]"

@@ -27,6 +27,7 @@ class Tracer:
 
     compiling = False  # a ForwardTracer records a user function: guards, captures, constants
     abstract = True  # NOTE [values nobody reads]; a ForwardTracer's values decide guards
+    live = False  # records an eager backward for one run only: user code in it may read values
 
     def __init__(self, src=None):
         self.eqns = []
@@ -115,6 +116,8 @@ class Tracer:
         self.alias(t, value)
 
     def concretize(self, t, how):
+        if self.live:
+            return None
         s = user_src()
         where = f" at {s[0]}:{s[1]} `{Src(*s).text}`" if s else ""
         what = ("indexing with a boolean mask (the number of True values gives the result's shape)" if how == "mask"
@@ -243,11 +246,11 @@ class ForwardTracer(Outside, Tracer):
                 "loop may not terminate for this input")
 
     def concretize(self, t, how):
-        if how in ("numpy", "tolist"):
+        if how in ("numpy", "tolist", "array"):
             s = user_src()
             where = f" at {s[0]}:{s[1]}" if s else ""
             raise TraceError(
-                f"{how}() of a tensor inside a compiled function{where}: its values would be frozen into the "
+                f"{'.array' if how == 'array' else how + '()'} of a tensor inside a compiled function{where}: its values would be frozen into the "
                 "trace. Use tensor operations, or call the function eagerly")
         d = t._data
         if d.size != 1:
