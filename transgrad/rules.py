@@ -33,9 +33,14 @@ def sum_to(g, like):
 
 
 def pow_vjp(g, out, a, b):
-    """a ** b, where either side may be a Python scalar. d/db uses log(a), taken as 0
-    where a == 0 (the limit of out * log(a) there)."""
-    ga = sum_to(g * b * a ** (b - 1), a) if _is_tensor(a) else None
+    """a ** b, where either side may be a Python scalar. d/da is 0 where b == 0 (a ** -1 is
+    inf at a == 0); d/db uses log(a), taken as 0 where a == 0 (the limit of out * log(a))."""
+    ga = None
+    if _is_tensor(a) and (_is_tensor(b) or b != 0):
+        ga = g * b * a ** (b - 1)
+        ga = sum_to(ga.where(b != 0, 0) if _is_tensor(b) else ga, a)
+    elif _is_tensor(a):
+        ga = g * 0  # zeros of a's shape (g is), recorded
     if not _is_tensor(b):
         return ga, None
     if _is_tensor(a):

@@ -58,7 +58,8 @@ class Reductions:
 
     @named("StdBackward0")
     def std(self: TensorT, dim=None, unbiased=None, keepdim=False, *, correction=None) -> TensorT:
-        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+        v = self.var(dim, unbiased, keepdim, correction=correction)
+        return v.where(v != 0, 1).sqrt().where(v != 0, 0)  # no spread: 0, with gradient 0 (not inf * 0)
 
     @named("LogsumexpBackward0")
     def logsumexp(self: TensorT, dim, keepdim=False) -> TensorT:
