@@ -55,6 +55,8 @@ def run(graph: Graph, args, call=_eager):
         elif e.op == "for_reversed":
             for o, r in zip(e.outs, _for_reversed(e, ins, call)):
                 env[id(o)] = r
+        elif e.op == "detach":  # where the run's gradient stopped (compiled/program.py `_with_stops`)
+            env[id(e.out)] = ins[0].detach() if hasattr(ins[0], "_data") else ins[0]
         elif e.op == "exit":
             if bool(ins[0]) == e.kw["stop"]:
                 raise _Exit

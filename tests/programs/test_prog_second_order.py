@@ -8,6 +8,7 @@ program by nesting `tg.grad` inside the function given to `tg.grad`. The oracle 
 double backward on the same function, and closed forms where there is one.
 """
 import numpy as np
+import pytest
 import torch
 
 import transgrad as tg
@@ -240,3 +241,65 @@ def test_physics_informed_loss(mode):
     got_history, got_params = pinn(mode)
     assert_close(got_history, want_history, path="losses")
     assert_close(got_params, want_params, path="params")
+
+
+# ---- 7. a scale taken without gradient (no_grad, .detach()) inside a twice-differentiated function --------
+def scaled_energy(lib, how):
+    def energy(x):
+        y = x * 2
+        if how == "no_grad":
+            with lib.no_grad():
+                s = y.abs().max()
+        else:
+            s = y.detach().abs().max()
+        return (y * y / s).sum()
+
+    return energy
+
+
+def gradient_norm_gradient(mode, how, x0):
+    energy = scaled_energy(mode.lib, how)
+    if mode.functional:
+        return to_np(mode.grad(lambda x: (tg.grad(energy)(x) ** 2).sum())(tg.tensor(x0)))
+    f = mode.compile(energy)
+    x = mode.lib.tensor(x0, requires_grad=True)
+    (g,) = mode.lib.autograd.grad(f(x), x, create_graph=True)
+    (g * g).sum().backward()
+    return to_np(x.grad)
+
+
+@modes()
+def test_second_order_through_a_scale_taken_without_gradient(mode):
+    x0 = np.array([1.0, -2.0, 3.0], np.float32)
+    # closed form: s = max|2x| = 6 is a constant, energy = 4 x.x / 6, g = 4x/3, d/dx (g.g) = 32x/9
+    for how in ("no_grad", "detach"):
+        want = gradient_norm_gradient(TORCH, how, x0)
+        np.testing.assert_allclose(want, 32 * x0 / 9, rtol=1e-6)
+        assert_close(gradient_norm_gradient(mode, how, x0), want, path=how)
+
+
+@modes()
+def test_second_order_through_a_detached_factor_raises_or_agrees(mode):
+    # energy = sum(x.detach() * x * x): its backward reads x.detach(), which a compiled trace holds as x
+    # itself; compiled code says so rather than differentiate through it (d/dx g.g would be 1.5x too big)
+    def energy(x):
+        return (x.detach() * x * x).sum()
+
+    x0 = np.array([1.0, -2.0, 3.0], np.float32)
+
+    def second(m, lib):
+        if m.functional:
+            return to_np(m.grad(lambda x: (tg.grad(energy)(x) ** 2).sum())(tg.tensor(x0)))
+        x = lib.tensor(x0, requires_grad=True)
+        (g,) = lib.autograd.grad(m.compile(energy)(x), x, create_graph=True)
+        (g * g).sum().backward()
+        return to_np(x.grad)
+
+    want = second(TORCH, torch)
+    np.testing.assert_allclose(want, 8 * x0 ** 3, rtol=1e-6)  # g = 2 x^2 (x detached once), d/dx g.g = 8 x^3
+    if mode.kind == "compile":
+        with pytest.raises(RuntimeError, match=r"create_graph=True through a call of compiled energy, whose "
+                                               r"backward reads a value it detached"):
+            second(mode, tg)
+    else:
+        assert_close(second(mode, tg), want)

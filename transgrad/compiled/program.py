@@ -90,6 +90,9 @@ class TraceOp:
         operations, so that its dependence on them is part of the graph (the generated
         forward computed it without history). None for an input (it is the tensor itself)."""
         tr = self.trace
+        if tr.detached.get(self.k):  # one Var stands for the value and its detached alias: which is which is lost
+            raise RuntimeError(f"create_graph=True through a call of compiled {tr.name}, whose backward reads a value "
+                               "it detached (`.detach()`, `.data`); differentiate it twice with tg.grad, or uncompiled")
         if k < tr.n_inputs:
             return None
         if any(kind == "data" for kind, _, _ in tr.effects):  # its saved inputs hold the values it wrote since
@@ -98,8 +101,10 @@ class TraceOp:
         res = memo.get(id(node))
         if res is None:
             consts = [new(tr.const_values[id(v)]) for v in tr.consts]
+            # the unoptimised forward: a pass may have merged a value taken without gradient with its source
+            graph = _with_stops(tr.unoptimised, tr.flows, tr.traced)
             with using(grad_enabled=True):
-                outs = run_tensors(tr.graph, list(node.saved[:tr.n_inputs]) + consts)
+                outs = run_tensors(graph, list(node.saved[:tr.n_inputs]) + consts)
             res = memo[id(node)] = [outs[tr.n_out + len(tr.effect_vars) + j] for j in tr.residuals[self.k]]
         return res[k - tr.n_inputs]
 
@@ -115,7 +120,8 @@ class Trace:
         self.positions = [leaf[4] for leaf in leaves]  # the argument each leaf belongs to
         self.in_vars = list(tracer.inputs)  # as they entered (an in-place write rebinds a tensor's Var)
         self.captured, self.env = captures, env
-        self.guards = tracer.guards
+        self.guards, self.flows = tracer.guards, tracer.flows
+        self.traced = {id(e.out) for e in tracer.eqns}  # the run's own equations (a rolled loop is not)
         self.guard_holds = [0] * len(tracer.guards)  # times each guard held in runs where a later guard failed
         self.hits = 0
         self.out_tree, self.n_out = tree, len(outs)
@@ -153,11 +159,14 @@ class Trace:
         self.loops = self._roll(tracer, outs, wanted, checkpoint) if loops == "roll" else ()
         for b in tracer.bounds:  # NOTE [loops]: n is an input; this trace holds for the n it ran, or from `peeled` on
             self._bound_guard(b, loops == "roll")
+        self.detached = {}  # per output: does its backward read a value the function detached?
         self.watched = {}  # NOTE [watched]: per output, the input slots (and its own value) its backward reads
         if not self.loops:
             self.raw_backward = {}
             for k in wanted:
                 self.raw_backward[k], reads = _backward_of(tracer, outs[k], targets, f"{name}_backward")
+                self.detached[k] = any(type(t) is not Var and t is not None and not t._requires_grad and t._base
+                                       is not None and t._base[0]._requires_grad for t in reads)  # x.detach(), x.data
                 self.watched[k] = _watched(reads, tracer, self.fwd_inputs, self.out_vars[k])
         else:  # a rolled backward replays no rules: each node's rule is asked alone
             cache, stop = {}, {id(t) for t in targets}
@@ -286,7 +295,7 @@ class Trace:
         self.residual_outs = [(j, out_at[id(v)]) for j, v in enumerate(residual_vars) if id(v) in out_at]
         fwd = Graph(tuple(self.fwd_inputs + self.consts), tuple(eqns),
                     tuple(self.out_vars + self.effect_vars + residual_vars), name=self.name)
-        self.graph = _keep_inputs(optimize(fwd), fwd.inputs)
+        self.graph, self.unoptimised = _keep_inputs(optimize(fwd), fwd.inputs), fwd
         fn, self.source = self.load(self.graph, self.name + "_forward")
         for k, (g, returned) in graphs.items():  # NOTE [shown is run]: what f.code() prints is what backward() calls
             name = f"{self.name}_backward" + (f"_{k}" if k else "")
@@ -496,6 +505,23 @@ def _plain_tape(outs):
                 return False
         stack.extend(e for e in n.edges if e is not None)
     return True
+
+
+def _with_stops(g, flows, traced):
+    """`g` with a `detach` before each input of a traced equation that its gradient did not
+    flow to in the run (a `.detach()`, a no_grad block): run on tensors, it records the same
+    graph as the run did. Equations not traced (a gradient computed in the forward) all flow."""
+    eqns = []
+    for e in g.eqns:
+        if id(e.out) in traced:
+            f, ins = flows.get(id(e.out), ()), list(e.ins)
+            for j, x in enumerate(ins):
+                if type(x) is Var and not (j < len(f) and f[j]):
+                    ins[j] = Var(x.shape, x.dtype, x.hint)
+                    eqns.append(Eqn("detach", (x,), (), ins[j], None))
+            e = e._replace(ins=tuple(ins))
+        eqns.append(e)
+    return g.replace(eqns=tuple(eqns))
 
 
 def _keep_inputs(graph, inputs):
