@@ -150,7 +150,17 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
 
 @named("EmbeddingBackward0")
 def embedding(idx: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
-    return weight[idx]
+    out = weight[idx]
+    if padding_idx is not None:  # PyTorch's padding row reads as it is but takes no gradient
+        pad = idx == _padding_row(padding_idx, weight.shape[0])  # (on the rows picked: no copy of the table)
+        out = where(pad.unsqueeze(-1), out.detach(), out)
+    return out
+
+
+def _padding_row(padding_idx: int, n: int) -> int:
+    if not -n <= padding_idx < n:
+        raise AssertionError("Padding_idx must be within num_embeddings")  # PyTorch's error
+    return padding_idx % n
 
 
 @named("NativeLayerNormBackward0")
@@ -218,40 +228,64 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return _reduce((input - target).abs(), reduction)
 
 
+def _per_class(weight: Tensor | None, input: Tensor):
+    """A class weight that broadcasts along the class dim of `input` (1, or 0 unbatched)."""
+    return 1 if weight is None else weight.reshape((-1,) + (1,) * (input.ndim - min(input.ndim, 2)))
+
+
+def _nll(input: Tensor, target, weight: Tensor | None, ignore_index: int, reduction: str,
+         smoothing: float = 0.0) -> Tensor:
+    """-input[n, target[n], d...] on class dim 1 (0 unbatched), weighted per class, 0 where ignored; a mean
+    divides by the kept rows' weight. PyTorch's label smoothing adds the weighted sum over classes of -input
+    on the kept rows, times smoothing / C (its mean shares that divisor)."""
+    target = target if isinstance(target, Tensor) else tensor(target)
+    dim = 0 if input.ndim == 1 else 1
+    keep = target != ignore_index
+    safe = target.where(keep, 0)
+    w = keep.astype(input.dtype) if weight is None else weight[safe] * keep.astype(input.dtype)
+    loss = -input.gather(dim, safe.unsqueeze(dim)).squeeze(dim) * w
+    if smoothing:
+        loss = loss * (1 - smoothing) - (input * _per_class(weight, input)).sum(dim).where(keep, 0) * (
+            smoothing / input.shape[dim])
+    return loss.sum() / w.sum() if reduction == "mean" else _reduce(loss, reduction)
+
+
 @named("NllLossBackward0")
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
     """-input[n, target[n]] (log-probabilities in, class indices out), weighted per class."""
-    if input.ndim != 2:
-        raise NotImplementedError(f"nll_loss: input of shape {list(input.shape)}; (N, C) is supported")
-    target = target if isinstance(target, Tensor) else tensor(target)
-    keep = target != ignore_index
-    safe = target.where(keep, 0)
-    picked = -input[creation.arange(input.shape[0]), safe]
-    w = keep.astype(input.dtype) if weight is None else weight[safe] * keep.astype(input.dtype)
-    if reduction == "mean":
-        return (picked * w).sum() / w.sum()
-    return _reduce(picked * w, reduction)
+    return _nll(input, target, weight, ignore_index, reduction)
 
 
 @named("NllLossBackward0")
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of logits against class indices (or class probabilities)."""
-    logp = input.log_softmax(1)
-    if isinstance(target, Tensor) and target.dtype.kind == "f":  # class probabilities
-        return _reduce(-(target * logp).sum(1), reduction)
-    loss = nll_loss(logp, target, weight, ignore_index, reduction)
-    if label_smoothing:
-        smooth = _reduce(-logp.mean(1), reduction)
-        loss = loss * (1 - label_smoothing) + smooth * label_smoothing
-    return loss
+    dim = 0 if input.ndim == 1 else 1
+    logp = input.log_softmax(dim)
+    if not (isinstance(target, Tensor) and target.dtype.kind == "f"):
+        return _nll(logp, target, weight, ignore_index, reduction, label_smoothing)
+    # class probabilities, as PyTorch's: smoothed towards uniform, weighted per class, a mean over rows alone
+    n = input.shape[dim]
+    target = target * (1 - label_smoothing) + label_smoothing / n if label_smoothing else target
+    loss = -(logp * target * _per_class(weight, input))
+    return loss.sum() / (input.numel() // n) if reduction == "mean" else _reduce(loss.sum(dim), reduction)
+
+
+_BCE_EPS = float(np.float32(1e-12))  # PyTorch's kernels hold their 1e-12 as a float32, in float64 too
 
 
 @named("BinaryCrossEntropyBackward0")
-def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    log_p, log_q = input.log().clamp(min=-100), (1 - input).log().clamp(min=-100)
-    return _reduce(-(target * log_p + (1 - target) * log_q), reduction)
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         reduction: str = "mean") -> Tensor:
+    # PyTorch clamps each log at -100 for the value, but its gradient is (p - t) / max(p (1 - p), 1e-12), not
+    # the clamped logs' (0/0 at a saturated p): the value is taken at a detached p, the gradient from
+    # (p - p0) (c + c0) / 2, which is 0 at p = p0 with first and second derivatives c and c' there.
+    p0 = input.detach()
+    c = (input - target) / (input * (1 - input)).clamp(min=_BCE_EPS)
+    loss = ((target - 1) * (-p0).log1p().clamp(min=-100) - target * p0.log().clamp(min=-100)
+            + (input - p0) * (c + c.detach()) / 2)
+    return _reduce(loss if weight is None else loss * weight, reduction)
 
 
 @named("BinaryCrossEntropyWithLogitsBackward0")

@@ -141,6 +141,8 @@ class Dropout(Module):
 class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None):
         super().__init__()
+        if padding_idx is not None:  # kept non-negative, as PyTorch keeps it
+            padding_idx = F._padding_row(padding_idx, num_embeddings)
         self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
         self.weight = _empty(num_embeddings, embedding_dim)
         init.normal_(self.weight)
@@ -227,8 +229,12 @@ class CrossEntropyLoss(NLLLoss):
 
 
 class BCELoss(_Loss):
+    def __init__(self, weight: Tensor | None = None, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.weight = weight
+
     def forward(self, input, target):
-        return F.binary_cross_entropy(input, target, self.reduction)
+        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
