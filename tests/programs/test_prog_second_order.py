@@ -303,3 +303,31 @@ def test_second_order_through_a_detached_factor_raises_or_agrees(mode):
             second(mode, tg)
     else:
         assert_close(second(mode, tg), want)
+
+
+# ---- 8. an in-place scale by a weight inside a twice-differentiated function ----------------------------
+def gated(x, w):
+    h = x.clone()
+    h.mul_(w)  # the rule of mul_ reads h's old value: its history must reach x for the second derivative
+    return (h * h).sum()
+
+
+@modes()
+def test_second_order_through_an_inplace_multiply(mode):
+    x0, w0 = np.array([1.0, 2.0], np.float32), np.array([3.0, 4.0], np.float32)
+    if mode.functional:
+        both = mode.grad(lambda x, w: sum(t.sum() for t in tg.grad(gated, argnums=(0, 1))(x, w)), argnums=(0, 1))
+        got = to_np(both(tg.tensor(x0), tg.tensor(w0)))
+    else:
+        f = mode.compile(gated)
+        x, w = tg.tensor(x0, requires_grad=True), tg.tensor(w0, requires_grad=True)
+        gx, gw = tg.autograd.grad(f(x, w), [x, w], create_graph=True)
+        (gx.sum() + gw.sum()).backward()
+        got = to_np((x.grad, w.grad))
+    # closed form: gx = 2 x w^2, gw = 2 x^2 w; d/dx (gx + gw) = 2 w^2 + 4 x w, d/dw = 4 x w + 2 x^2
+    want = (2 * w0 ** 2 + 4 * x0 * w0, 4 * x0 * w0 + 2 * x0 ** 2)
+    assert_close(got, want, path="second derivatives")
+    x, w = torch.tensor(x0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    gx, gw = torch.autograd.grad(gated(x, w), [x, w], create_graph=True)
+    (gx.sum() + gw.sum()).backward()
+    assert_close(to_np((x.grad, w.grad)), want, path="PyTorch")

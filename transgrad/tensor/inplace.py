@@ -43,7 +43,7 @@ def inplace(t, name, compute):
                            "out-of-place form")
     writes = tracer is None and type(t._data) is np.ndarray and t._data.flags.writeable
     if node is not None:  # the new node may read t's old values: keep them (a copy if memory is overwritten)
-        old = new(t._data.copy() if writes else t._data)
+        old = new(t._data.copy() if writes else t._data, requires_grad=t._requires_grad, grad_fn=t.grad_fn)
         if tracer is not None:
             tracer.alias(old, t)
         node.saved = tuple(old if a is t else a for a in node.saved)
