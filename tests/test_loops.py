@@ -725,6 +725,34 @@ def test_an_exported_range_bound_loop_takes_n_as_an_argument(tmp_path, backend):
     run_without_transgrad(tmp_path, "\n".join(lines + ["print('ok')"]) + "\n")
 
 
+def test_an_exported_loop_with_a_trace_for_no_trips_runs_every_count(tmp_path):
+    # the n = 0 trace's guard read the count with `.item()`, which a Python int lacks: every call raised
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(12)
+    xs, W, U = (rng.standard_normal(s).astype(np.float32) * 0.5 for s in ((6, 4), (4, 4), (4, 4)))
+    f = tg.compile(rnn_from_zeros)  # its rolled trace holds for n >= 1 (the first step is peeled)
+    for n in (6, 0):
+        f(tg.tensor(xs, requires_grad=True), tg.tensor(W, requires_grad=True), tg.tensor(U, requires_grad=True), n)
+    tg.export(f, tg.tensor(xs), tg.tensor(W), tg.tensor(U), 6, path=str(tmp_path / "rnn.py"))
+    for name, a in (("xs", xs), ("W", W), ("U", U)):
+        np.save(tmp_path / f"{name}.npy", a)
+
+    def oracle(xs, W, U, n):
+        h = jnp.zeros(4)
+        for t in range(n):
+            h = jnp.tanh(xs[t] @ W + h @ U)
+        return (h * h).sum() + h.mean()
+
+    lines = ["import numpy as np, rnn", "a = [np.load(f'{k}.npy') for k in ('xs', 'W', 'U')]"]
+    for n in (0, 1, 6, 4):
+        v, g = jax.value_and_grad(oracle, argnums=(0, 1, 2))(xs, W, U, n)
+        lines += [f"v, g = rnn.value_and_grad(*a, {n})", f"assert np.isclose(float(v), {float(v)!r}, rtol=1e-5)"]
+        lines += [f"assert np.allclose(g[{i}], {np.asarray(x).tolist()!r}, rtol=1e-4, atol=1e-6), g" for i, x in enumerate(g)]
+    run_without_transgrad(tmp_path, "\n".join(lines + ["print('ok')"]) + "\n")
+
+
 # ---- long loops: the first call traces a few iterations (NOTE [fast forward]) ------------------------
 def creep(x):
     y = x + 2

@@ -15,6 +15,13 @@ def load_array(text):
     return numpy.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
 
 
+def _count(n):
+    """A loop bound as the compiled program takes it (its guards read `.item()`)."""
+    import numpy
+
+    return numpy.asarray(n, numpy.int32)
+
+
 def _describe(x):
     shape = getattr(x, "shape", None)
     return f"{getattr(x, 'dtype', type(x).__name__)}{list(shape)}" if shape is not None else repr(x)
@@ -37,7 +44,7 @@ def dispatch(traces, args, guard_failed):
         if not ok:
             continue
         try:
-            return fn(*[a for a, want in zip(args, signature) if want[0] != "static"])
+            return fn(*[_count(a) if want[0] == "count" else a for a, want in zip(args, signature) if want[0] != "static"])
         except guard_failed as e:
             failures.append(guards[e.index] if 0 <= e.index < len(guards) else "a guard")
     if failures:
