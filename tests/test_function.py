@@ -142,3 +142,50 @@ def test_a_backward_computing_on_its_arrays_sees_their_values():
         w = tg.tensor(np.tile(w0, n))
         ((Normalized.apply(x) * w) * 2).sum().backward()
         np.testing.assert_allclose(x.grad.numpy(), np.tile(w0, n) * 2 / 6.0, rtol=1e-6)
+
+
+class _Scale(tg.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return x * w
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        return g * w, g * x  # w's gradient is left at the broadcast shape (4, 3)
+
+
+@pytest.mark.parametrize("mode", ["eager", "numpy", "jax"])
+def test_a_custom_gradient_of_the_broadcast_shape_is_summed_down_as_in_pytorch(mode):
+    import torch
+
+    fn = (lambda x, w: (_Scale.apply(x, w) ** 2).sum())
+    f = fn if mode == "eager" else tg.compile(fn, backend=mode)
+    x0, w0 = np.arange(12, dtype=np.float32).reshape(4, 3) / 4, np.array([0.5, -1.0, 2.0], np.float32)
+    x, w = tg.tensor(x0, requires_grad=True), tg.tensor(w0, requires_grad=True)
+    f(x, w).backward()
+    np.testing.assert_allclose(w.grad.numpy(), (2 * x0 ** 2 * w0).sum(0), rtol=1e-6)  # closed form
+    tx, tw = torch.tensor(x0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+
+    class TorchScale(torch.autograd.Function):
+        forward, backward = staticmethod(_Scale.forward), staticmethod(_Scale.backward)
+
+    (TorchScale.apply(tx, tw) ** 2).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+
+
+def test_a_custom_gradient_of_a_wrong_shape_is_pytorchs_error():
+    class Bad(tg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g[:1]
+
+    with pytest.raises(RuntimeError, match=r"Function BadBackward returned an invalid gradient at index 0 - got \[1\] "
+                                           r"but expected shape compatible with \[3\]"):
+        Bad.apply(tg.ones(3, requires_grad=True)).sum().backward()

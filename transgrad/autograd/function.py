@@ -1,7 +1,10 @@
 """Custom differentiable operations, as `torch.autograd.Function`."""
 from __future__ import annotations
 
+import numpy as np
+
 from .._state import mode, no_grad, user_src
+from ..rules import sum_to
 from ..tensor import Tensor, new
 from ..tensor.dispatch import wrap
 from ..tensor.records import edge, node_type
@@ -46,7 +49,16 @@ class _CustomOp:
         grads = grads if isinstance(grads, tuple) else (grads,)
         if len(grads) < nargs:
             grads = grads + (None,) * (nargs - len(grads))
-        return tuple(grads[:nargs]) + (None,) * (len(args) - nargs)
+        return tuple(self._fitted(g, a, i) for i, (g, a) in enumerate(zip(grads, args))) + (None,) * (len(args) - nargs)
+
+    def _fitted(self, g, a, i):
+        """A gradient of the input's shape: one broadcast against it is summed down, as PyTorch does."""
+        if not isinstance(g, Tensor) or not isinstance(a, Tensor) or g.shape == a.shape:
+            return g
+        if len(g.shape) < len(a.shape) or np.broadcast_shapes(g.shape, a.shape) != g.shape:
+            raise RuntimeError(f"Function {self.grad_fn_name} returned an invalid gradient at index {i} - got "
+                               f"{list(g.shape)} but expected shape compatible with {list(a.shape)}")
+        return sum_to(g, a)
 
 
 class Function:
