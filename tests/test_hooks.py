@@ -4,6 +4,7 @@ import pytest
 
 import transgrad as tg
 from transgrad import engine
+from transgrad.trace import TraceError
 
 
 def test_hook_sees_the_gradient_and_can_replace_it_every_step():
@@ -106,3 +107,24 @@ def test_anomaly_mode_passes_finite_gradients():
     with tg.autograd.detect_anomaly():
         tg.sqrt(x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 0.5 / np.sqrt([1.0, 4.0]))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_retain_grad_inside_a_compiled_function(backend):
+    def doubled(x):
+        h = x * 2
+        h.retain_grad()
+        return h
+
+    def loss_and_hidden(x):
+        h = x * 2
+        h.retain_grad()
+        return (h.tanh() ** 2).sum(), h
+
+    x = tg.tensor([0.5, -1.0], requires_grad=True)
+    h = tg.compile(doubled, backend=backend)(x)
+    (h * h).sum().backward()  # h's own backward reaches it: its .grad is kept, as eager keeps it
+    np.testing.assert_allclose(h.grad.numpy(), 2 * np.array([1.0, -2.0]), rtol=1e-6)
+    # the loss is a sibling output: its backward goes to x, not through h; h.grad would be None
+    with pytest.raises(TraceError, match=r"retain_grad\(\) of output 1 of compiled loss_and_hidden, which another"):
+        tg.compile(loss_and_hidden, backend=backend)(x)

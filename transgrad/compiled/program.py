@@ -148,6 +148,11 @@ class Trace:
         self.diff_inputs = [i for i, t in enumerate(inputs) if t._requires_grad]
         # outputs whose graph a backward() inside the function already ran (and freed)
         self.freed = [k for k, t in enumerate(outs) if t.grad_fn is not None and t.grad_fn.saved is None]
+        self.retains = {k for k, t in enumerate(outs) if t.grad_fn is not None and t.grad_fn.retained is t}
+        for j in self.retains:  # another output's backward goes to the inputs, not through output j: its .grad stays None
+            if any(k != j and t.grad_fn and id(outs[j].grad_fn) in walk([t.grad_fn])[1] for k, t in enumerate(outs)):
+                raise tracer_module.TraceError(f"retain_grad() of output {j} of compiled {name}, which another output "
+                                               "is computed from: its .grad would stay None; call it uncompiled")
         # one backward graph per output that depends on a differentiable input
         targets = [edge(inputs[i]) for i in self.diff_inputs]
         wanted = [k for k, t in enumerate(outs)
@@ -409,6 +414,8 @@ class Trace:
             t.grad_fn = op.node(op, inputs + tuple(tensors[j] for j in res_idx), {}, t._data, src,
                                 in_edges + (None,) * len(res_idx))
             t._requires_grad = True
+            if k in self.retains:  # `h.retain_grad()` inside the function, h returned
+                t.grad_fn.retained = t
         for k in self.freed:  # its backward already ran inside the call: a second one raises, as in PyTorch
             op = TraceOp(self, k)
             outs[k].grad_fn, outs[k]._requires_grad = node_type(op.grad_fn_name)(op, None, {}, outs[k]._data, src, ()), True
