@@ -151,7 +151,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
 @named("EmbeddingBackward0")
 def embedding(idx: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     out = weight[idx]
-    if padding_idx is not None:  # PyTorch's padding row reads as it is but takes no gradient
+    if padding_idx is not None and out.requires_grad:  # PyTorch's padding row reads as it is but takes no gradient
         pad = idx == _padding_row(padding_idx, weight.shape[0])  # (on the rows picked: no copy of the table)
         out = where(pad.unsqueeze(-1), out.detach(), out)
     return out
@@ -247,7 +247,10 @@ def _nll(input: Tensor, target, weight: Tensor | None, ignore_index: int, reduct
     if smoothing:
         loss = loss * (1 - smoothing) - (input * _per_class(weight, input)).sum(dim).where(keep, 0) * (
             smoothing / input.shape[dim])
-    return loss.sum() / w.sum() if reduction == "mean" else _reduce(loss, reduction)
+    if reduction != "mean":
+        return _reduce(loss, reduction)
+    total = w.sum()  # 0 when every row is ignored: the loss is NaN, as PyTorch's, its gradient 0
+    return (loss.sum() / total.where(total != 0, 1)).where(total != 0, float("nan"))
 
 
 @named("NllLossBackward0")
@@ -282,7 +285,9 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     # the clamped logs' (0/0 at a saturated p): the value is taken at a detached p, the gradient from
     # (p - p0) (c + c0) / 2, which is 0 at p = p0 with first and second derivatives c and c' there.
     p0 = input.detach()
-    c = (input - target) / (input * (1 - input)).clamp(min=_BCE_EPS)
+    d = input * (1 - input)
+    big = d >= _BCE_EPS  # a clamp's quotient rule would square eps (1e-24) twice at second order: 0 in float32
+    c = ((input - target) / d.where(big, 1)).where(big, (input - target) / _BCE_EPS)
     loss = ((target - 1) * (-p0).log1p().clamp(min=-100) - target * p0.log().clamp(min=-100)
             + (input - p0) * (c + c.detach()) / 2)
     return _reduce(loss if weight is None else loss * weight, reduction)
