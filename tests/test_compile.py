@@ -282,12 +282,27 @@ class _ArrayScaled(tg.autograd.Function):
         return g / float(np.abs(g.array).max())
 
 
-def test_an_eager_custom_backward_may_read_values_as_in_pytorch():
+@pytest.mark.parametrize("place", ["numpy", "jax"])
+def test_an_eager_custom_backward_may_read_values_as_in_pytorch(place):
     # eager records a backward with a custom Function for one run: float() and .array see this run's values
     for w0 in ([0.5, 2.0, -4.0], [10.0, 1.0, 1.0]):
-        x = tg.ones(3, requires_grad=True)
-        (_ArrayScaled.apply(x) * tg.tensor(w0)).sum().backward()
-        np.testing.assert_allclose(x.grad.numpy(), np.array(w0) / np.abs(w0).max(), rtol=1e-6)
+        x = tg.ones(3).to(place).requires_grad_()
+        (_ArrayScaled.apply(x) * tg.tensor(w0).to(place)).sum().backward()
+        np.testing.assert_allclose(np.asarray(x.grad.array), np.array(w0) / np.abs(w0).max(), rtol=1e-6)
+
+
+def test_a_custom_backward_returning_a_tensor_made_from_values_is_a_clear_error():
+    class FromNumPy(tg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return tg.tensor(g.numpy() * 2)  # PyTorch's NumPy-extension idiom: not recorded, so not supported
+
+    with pytest.raises(TraceError, match=r"not an input of this trace was used: a backward \(a custom Function's"):
+        FromNumPy.apply(tg.ones(3, requires_grad=True)).sum().backward()
 
 
 def test_debug_env_prints_generated_code():

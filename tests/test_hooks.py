@@ -128,3 +128,6 @@ def test_retain_grad_inside_a_compiled_function(backend):
     # the loss is a sibling output: its backward goes to x, not through h; h.grad would be None
     with pytest.raises(TraceError, match=r"retain_grad\(\) of output 1 of compiled loss_and_hidden, which another"):
         tg.compile(loss_and_hidden, backend=backend)(x)
+    a, b = tg.compile(lambda x: (doubled(x),) * 2, backend=backend)(x)  # one tensor twice: nothing computed from it
+    (a * 3).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [3.0, 3.0])

@@ -53,6 +53,8 @@ class _CustomOp:
 
     def _fitted(self, g, a, i):
         """A gradient of the input's shape: one broadcast against it is summed down, as PyTorch does."""
+        if isinstance(g, Tensor) and mode.tracer is not None:
+            mode.tracer.var(g)  # computed by recorded operations, or a clear error
         if not isinstance(g, Tensor) or not isinstance(a, Tensor) or g.shape == a.shape:
             return g
         if len(g.shape) < len(a.shape) or np.broadcast_shapes(g.shape, a.shape) != g.shape:

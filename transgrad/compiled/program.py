@@ -90,9 +90,10 @@ class TraceOp:
         operations, so that its dependence on them is part of the graph (the generated
         forward computed it without history). None for an input (it is the tensor itself)."""
         tr = self.trace
-        if tr.detached.get(self.k):  # one Var stands for the value and its detached alias: which is which is lost
+        if tr.detached.get(self.k):  # one Var stands for a value and its detached alias, or a rolled loop stops one
             raise RuntimeError(f"create_graph=True through a call of compiled {tr.name}, whose backward reads a value "
-                               "it detached (`.detach()`, `.data`); differentiate it twice with tg.grad, or uncompiled")
+                               "it took without gradient (`.detach()`, `.data`, or no_grad in a rolled loop); "
+                               "differentiate it twice with tg.grad, or uncompiled")
         if k < tr.n_inputs:
             return None
         if any(kind == "data" for kind, _, _ in tr.effects):  # its saved inputs hold the values it wrote since
@@ -150,7 +151,7 @@ class Trace:
         self.freed = [k for k, t in enumerate(outs) if t.grad_fn is not None and t.grad_fn.saved is None]
         self.retains = {k for k, t in enumerate(outs) if t.grad_fn is not None and t.grad_fn.retained is t}
         for j in self.retains:  # another output's backward goes to the inputs, not through output j: its .grad stays None
-            if any(k != j and t.grad_fn and id(outs[j].grad_fn) in walk([t.grad_fn])[1] for k, t in enumerate(outs)):
+            if any(t.grad_fn not in (None, outs[j].grad_fn) and id(outs[j].grad_fn) in walk([t.grad_fn])[1] for t in outs):
                 raise tracer_module.TraceError(f"retain_grad() of output {j} of compiled {name}, which another output "
                                                "is computed from: its .grad would stay None; call it uncompiled")
         # one backward graph per output that depends on a differentiable input
@@ -175,7 +176,9 @@ class Trace:
                 self.watched[k] = _watched(reads, tracer, self.fwd_inputs, self.out_vars[k])
         else:  # a rolled backward replays no rules: each node's rule is asked alone
             cache, stop = {}, {id(t) for t in targets}
+            stops = _stops(tracer, [self.fwd_inputs[i] for i in self.diff_inputs])
             for k in wanted:
+                self.detached[k] = stops
                 read = [tracer.node_out.get(id(n)) if j < 0 else n.saved[j] for n in walk([edge(outs[k])], stop)[0]
                         if isinstance(n, Node) for j in rule_reads(n, cache)]
                 self.watched[k] = _watched(read, tracer, self.fwd_inputs, self.out_vars[k])
@@ -512,6 +515,19 @@ def _plain_tape(outs):
                 return False
         stack.extend(e for e in n.edges if e is not None)
     return True
+
+
+def _stops(tracer, inputs):
+    """Did the run stop a gradient (`.detach()`, `.data`, no_grad) on a value that had one?"""
+    diff = {id(v) for v in inputs}
+    for e in tracer.eqns:
+        f = tracer.flows.get(id(e.out), ())
+        if type(e.out) is Var and np.dtype(e.out.dtype).kind == "f":  # not an index, a mask or a test
+            if any(type(x) is Var and id(x) in diff and not (j < len(f) and f[j]) for j, x in enumerate(e.ins)):
+                return True
+            if any(f):
+                diff.add(id(e.out))
+    return False
 
 
 def _with_stops(g, flows, traced):

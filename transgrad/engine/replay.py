@@ -48,8 +48,9 @@ def backward_graph(order, index, root_idx, seeds, target_idx, names, const_name=
     targets = set(target_idx)
     tr = Tracer()
     # user code that runs here (a custom Function's backward, a hook traced in) may read values
-    tr.abstract = not any(getattr(getattr(n, "op", None), "custom", False) or (inline_hooks and n._hooks) for n in order)
-    tr.live = not tr.abstract and not inline_hooks  # eager, with a custom Function: recorded for this run only
+    custom = any(getattr(getattr(n, "op", None), "custom", False) for n in order)
+    tr.abstract = not (custom or inline_hooks and any(n._hooks for n in order))
+    tr.live = custom and not stop_at_targets  # eager, with a custom Function: recorded for this run only (run.py)
     sources, placeholders, readers = {}, {}, {}
 
     def placeholder(key, data, hint, source, reader=None):

@@ -53,8 +53,9 @@ class Tracer:
 
     def capture(self, t):
         raise TraceError(
-            f"a tensor of shape {t.shape} that is not an input of this trace was used; "
-            "backward rules may only use their arguments")
+            f"a tensor of shape {t.shape} that is not an input of this trace was used: a backward (a custom "
+            "Function's, a rule) computes with tensor operations on its arguments, not with tensors it makes from "
+            "values (tg.tensor(array), tg.ones(...))")
 
     def record(self, op, args, params, out):
         vars_ = self.vars
