@@ -165,7 +165,7 @@ class Trace:
         self.loops = self._roll(tracer, outs, wanted, checkpoint) if loops == "roll" else ()
         for b in tracer.bounds:  # NOTE [loops]: n is an input; this trace holds for the n it ran, or from `peeled` on
             self._bound_guard(b, loops == "roll")
-        self.detached = {}  # per output: does its backward read a value the function detached?
+        self.detached = {}  # per output: would a create_graph recompute miss where the run stopped a gradient?
         self.watched = {}  # NOTE [watched]: per output, the input slots (and its own value) its backward reads
         if not self.loops:
             self.raw_backward = {}
@@ -177,6 +177,7 @@ class Trace:
         else:  # a rolled backward replays no rules: each node's rule is asked alone
             cache, stop = {}, {id(t) for t in targets}
             stops = _stops(tracer, [self.fwd_inputs[i] for i in self.diff_inputs])
+            self.traced = set()  # none to stop (else create_graph raises); the unrolled body's Vars are freed
             for k in wanted:
                 self.detached[k] = stops
                 read = [tracer.node_out.get(id(n)) if j < 0 else n.saved[j] for n in walk([edge(outs[k])], stop)[0]
