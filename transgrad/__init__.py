@@ -47,7 +47,7 @@ def _function(name):
 # are Tensor methods too; functions of several tensors (cat, where, ...) are in tensor/creation
 _COMPOSED = ("t unsqueeze squeeze flatten mm bmm mv dot outer cumsum prod var std logsumexp square rsqrt reciprocal "
              "clip clamp_min clamp_max masked_fill gather index_select flip split chunk tril triu sort topk argsort "
-             "numel").split()
+             "numel frac").split()
 _FUNCTIONS = sorted({row.function for row in _OPS.values() if row.function} | set(_COMPOSED))
 for _name in _FUNCTIONS:
     if _name not in globals():

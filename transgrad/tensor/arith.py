@@ -41,6 +41,10 @@ class Arithmetic:
     def __rtruediv__(self: TensorT, o) -> TensorT: return binary("div", o, self)
     def __pow__(self: TensorT, o) -> TensorT: return binary("pow", self, o)
     def __rpow__(self: TensorT, o) -> TensorT: return binary("pow", o, self)
+    def __mod__(self: TensorT, o) -> TensorT: return binary("remainder", self, o)
+    def __rmod__(self: TensorT, o) -> TensorT: return binary("remainder", o, self)
+    def __floordiv__(self: TensorT, o) -> TensorT: return binary("floor_divide", self, o)
+    def __rfloordiv__(self: TensorT, o) -> TensorT: return binary("floor_divide", o, self)
     def __matmul__(self: TensorT, o) -> TensorT: return self.matmul(o)
     def __rmatmul__(self: TensorT, o) -> TensorT: return wrap(o).matmul(self)
     def __neg__(self: TensorT) -> TensorT: return apply(OPS["neg"], self)
@@ -61,6 +65,10 @@ class Arithmetic:
     def mul(self: TensorT, o) -> TensorT: return self * o
     def div(self: TensorT, o) -> TensorT: return self / o
     def pow(self: TensorT, o) -> TensorT: return self ** o
+    def remainder(self: TensorT, o) -> TensorT: return self % o
+    def fmod(self: TensorT, o) -> TensorT: return binary("fmod", self, o)
+    def floor_divide(self: TensorT, o) -> TensorT: return self // o
+    def frac(self: TensorT) -> TensorT: return self - self.trunc()
     def maximum(self: TensorT, o) -> TensorT: return binary("maximum", self, o)
     def minimum(self: TensorT, o) -> TensorT: return binary("minimum", self, o)
     def lt(self: TensorT, o) -> TensorT: return self < o
