@@ -108,6 +108,7 @@ SPECS = [
     OpSpec("where", lambda a, b: tg.where(a > 0, a, b), lambda a, b: np.where(a > 0, a, b), BINARY_SHAPES, away_from=(0.0,)),
     OpSpec("astype", lambda a: a.astype(tg.float32).astype(tg.float64), lambda a: a.astype(np.float32).astype(np.float64), order=1, eps=1e-2),
     OpSpec("clone", lambda a: a.clone(), np.copy),
+    OpSpec("fill", lambda a: (a * 2).zero_() + a, lambda a: a),  # zero_ over a value with history: gradient 0
     OpSpec("sum", lambda a: a.sum(), np.sum, [((2, 3),), ((),)]),
     OpSpec("sum", lambda a: a.sum(dim=1), lambda a: a.sum(1), [((2, 3),)], id="dim"),
     OpSpec("sum", lambda a: a.sum(dim=(0, 2), keepdim=True), lambda a: a.sum((0, 2), keepdims=True), [((2, 3, 4),)], id="keepdim"),

@@ -401,3 +401,63 @@ def test_a_call_with_effects_raises_or_agrees_with_eager_when_an_argument_is_wri
             assert (results[1] is None) == (results[0] is None)
             if results[0] is not None:
                 np.testing.assert_allclose(results[1], results[0], rtol=1e-4, atol=1e-5)
+
+
+def _overwrites(lib):
+    """zero_, fill_ and copy_ over a value with history: the old values take no gradient."""
+    def zeroed(x):
+        y = x * 2
+        y.zero_()
+        return (y * 3 + x).sum()
+
+    def zeroed_then_added(x):
+        y = x * 2
+        y.zero_().add_(x)
+        return (y * 3 + x).sum()
+
+    def filled(x):
+        y = x * 2
+        y.fill_(5.0)
+        return (y * y + x).sum()
+
+    def copied_from_a_constant(x):
+        y = x * 2
+        y.copy_(x.detach() * 7)
+        return (y * x).sum()
+
+    def zeroed_under_a_view(x):
+        y = (x * 2).reshape(2, 2)
+        z = y[:, 1:]
+        y.zero_()
+        return (z * 3 + y).sum() + (x * x).sum()
+
+    def zeroed_through_a_view(x):
+        y = (x * 2).reshape(2, 2)
+        y.view(-1).zero_()
+        return (y * 3).sum() + x.sum()
+
+    def filled_with_a_tensor(x):
+        y = x * 2
+        y.fill_(x.sum() * 0.5)
+        return (y * y).sum()
+
+    return [zeroed, zeroed_then_added, filled, copied_from_a_constant, zeroed_under_a_view, zeroed_through_a_view,
+            filled_with_a_tensor]
+
+
+@pytest.mark.parametrize("mode", ["eager", "numpy", "jax"])
+@pytest.mark.parametrize("k", range(7))
+def test_overwriting_a_value_with_history_stops_its_gradient_as_in_pytorch(k, mode):
+    import torch
+
+    x0 = np.array([1.0, 2.0, -1.0, 0.5], np.float32)
+    xt = torch.tensor(x0, requires_grad=True)
+    _overwrites(torch)[k](xt).backward()
+    fn = _overwrites(tg)[k]
+    f = fn if mode == "eager" else tg.compile(fn, backend=mode)
+    for scale in (1.0, -2.0):  # the second call runs the cached trace
+        x = tg.tensor(x0 * scale, requires_grad=True)
+        f(x).backward()
+        xt = torch.tensor(x0 * scale, requires_grad=True)
+        _overwrites(torch)[k](xt).backward()
+        np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-6)

@@ -143,6 +143,9 @@ op("clamp",     "a",     "lo hi",                 "xp.clip({a}, {lo}, {hi})",   
 op("where",     "c a b", "",                      "xp.where({c}, {a}, {b})",                           lambda g, out, c, a, b: (None, sum_to(g.where(c, 0), a), sum_to(g.where(c.logical_not(), 0), b)), reads="c", elementwise=True)
 op("astype",    "a",     "dtype",                 "{a}.astype({dtype})",                               lambda g, out, a, dtype: (g.astype(a.dtype) if a.dtype.kind == "f" else None,), "ToCopyBackward0", method="to", function=None)
 op("clone",     "a",     "",                      "{a}.copy()",                                        lambda g, out, a: (g,))
+# what zero_, fill_ and copy_ of a value without history write over a tensor with one: the old values take
+# gradient 0 (zeros_like reads only a's shape), the new ones theirs
+op("fill",      "a v",   "",                      "xp.zeros_like({a}) + {v}",                          lambda g, out, a, v: (g * 0, sum_to(g, v)), "FillBackward0", method=None, function=None)
 op("sum",       "a",     "axis keepdims",         "xp.sum({a}, axis={axis}, keepdims={keepdims})",     lambda g, out, a, axis, keepdims: (unreduce(g, a.shape, axis, keepdims),),
    numpy="xp.add.reduce({a}, axis={axis}, keepdims={keepdims})")  # the ufunc method skips NumPy's Python wrappers
 op("mean",      "a",     "axis keepdims",         "xp.mean({a}, axis={axis}, keepdims={keepdims})",    lambda g, out, a, axis, keepdims: (unreduce(g / reduced_count(a.shape, axis), a.shape, axis, keepdims),),

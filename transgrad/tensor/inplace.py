@@ -36,6 +36,8 @@ def inplace(t, name, compute):
             raise RuntimeError(f"{name}{_at(src)}: result type {out.dtype} can't be cast to the desired output "
                                f"type {t.dtype}")
         out = out.astype(t.dtype)
+    if out.grad_fn is None and t.grad_fn is not None and mode.grad_enabled:  # zero_() of a value with history
+        out = apply(OPS["fill"], t, out)
     node = out.grad_fn if mode.grad_enabled else None
     if node is not None and tracer is not None and tracer.records_into_outside(t):
         raise RuntimeError(f"{name}{_at(src)}: an in-place operation that records gradient history into a tensor "
@@ -145,6 +147,8 @@ def _mark_overwritten(t, vc):
 
 def _filled(t, value):
     """`t` filled with `value`, as a new tensor with no history (what `fill_` writes)."""
+    if hasattr(value, "_data"):  # a 0-d tensor: its gradient is the sum of t's
+        return _copied(t, value)
     out = new(np.full(np.shape(t._data), value, t.dtype) if not is_jax_array(t._data) else t._data * 0 + value)
     if mode.tracer is not None:
         mode.tracer.constant(out)
