@@ -61,6 +61,11 @@ CASES = {
     "linspace": (lambda L, a: a * L.linspace(-1, 1, 4), [A]),
     "new_zeros": (lambda L, a: a + a.new_zeros(3, 4) + a.new_ones((3, 4)), [A]),
     "type": (lambda L, a: a.type(L.float64) * 2, [A]),
+    "flatten-start": (lambda L, a: a.reshape(3, 2, 2).flatten(1) * L.arange(4), [A]),
+    "flatten-range": (lambda L, a: L.flatten(a.reshape(1, 3, 2, 2), 1, 2).sum(-1), [A]),
+    "squeeze-dims": (lambda L, a: a.reshape(1, 3, 1, 4).squeeze((0, 2)) * 2, [A]),
+    "clamp-tensor-bounds": (lambda L, a, lo, hi: a.clamp(min=lo, max=hi + 1), [A, A[::-1].copy() * 0.5, A * 0.3]),
+    "clamp-0d-tensor": (lambda L, a, lo: a.clamp(min=lo.sum() * 0.1), [A, V]),
 }
 
 
@@ -103,6 +108,10 @@ NO_GRAD = {
     "long": lambda L, a: (a * 10).long(),
     "float-alias": lambda L, a: a.to(L.double).float(),
     "full-int": lambda L, a: L.full((2,), 3),
+    "logical-of-ints": lambda L, a: L.stack([L.logical_and((a * 3).long(), (a * 2).long()),
+                                             L.logical_or((a * 3).long(), a > 1), ((a * 3).long()).logical_not()]),
+    "logical-not-float": lambda L, a: (a * 0).logical_not() & (a != 0).logical_not(),
+    "bitwise-of-ints": lambda L, a: ((a * 9).long() & (a * 5).long()) | ~(a * 4).long(),
 }
 
 
@@ -184,3 +193,38 @@ def test_cuda_is_not_there_and_cpu_programs_run():
     assert x.device == device and str(device) == "cpu"
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         tg.device("cuda")
+
+
+def test_grad_mode_decorators_set_the_mode_for_their_calls_only():
+    for L in (torch, tg):
+        @L.set_grad_enabled(False)
+        def doubled(x):
+            return x * 2
+
+        @L.no_grad()
+        def countdown(n):  # the same context manager entered again while it is active
+            return n if n == 0 else countdown(n - 1)
+
+        assert L.is_grad_enabled()  # decorating did not turn recording off
+        assert not doubled(L.ones(2, requires_grad=True)).requires_grad
+        countdown(3)
+        assert L.is_grad_enabled()
+        with L.set_grad_enabled(False):
+            assert not L.is_grad_enabled()
+        assert L.is_grad_enabled()
+
+
+def test_class_indices_out_of_range_raise_index_error():
+    # a -1 padding label without ignore_index=-1 used to read the last class (and train on it)
+    logits = tg.tensor([[1.0, 2.0, 3.0]] * 2, requires_grad=True)
+    for bad in ([1, -1], [1, 3]):
+        with pytest.raises(IndexError, match="nll_loss: a target class is out of range"):
+            tg.nn.functional.cross_entropy(logits, tg.tensor(bad))
+        with pytest.raises(IndexError):
+            torch.nn.functional.cross_entropy(torch.tensor(logits.detach().numpy()), torch.tensor(bad))
+    with pytest.raises(IndexError, match="embedding: an index is out of range"):
+        tg.nn.Embedding(5, 2)(tg.tensor([-1]))
+    f = tg.compile(lambda x, t: tg.nn.functional.cross_entropy(x, t))
+    f(logits, tg.tensor([0, 2]))
+    with pytest.raises(IndexError):  # a compiled call checks its targets at every call
+        f(logits, tg.tensor([0, 7]))

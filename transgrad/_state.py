@@ -31,16 +31,16 @@ class using(contextlib.ContextDecorator):
     (the one save-and-restore of the package: no_grad, enable_grad, tracing, detect_anomaly)."""
 
     def __init__(self, **fields):
-        self.fields = fields
+        self.fields, self.saved = fields, []  # a stack: one decorated function may recurse
 
     def __enter__(self):
-        self.saved = {k: getattr(mode, k) for k in self.fields}
+        self.saved.append({k: getattr(mode, k) for k in self.fields})
         for k, v in self.fields.items():
             setattr(mode, k, v)
         return self
 
     def __exit__(self, *exc):
-        for k, v in self.saved.items():
+        for k, v in self.saved.pop().items():
             setattr(mode, k, v)
 
 
@@ -70,8 +70,17 @@ class set_grad_enabled(using):
         self.prev, mode.grad_enabled = mode.grad_enabled, bool(enabled)
 
     def __enter__(self):
-        self.saved = {"grad_enabled": self.prev}
+        if self.prev is None:  # entered again, or the function it decorates is called
+            return super().__enter__()
+        self.saved.append({"grad_enabled": self.prev})  # `with set_grad_enabled(b):` already set it
+        self.prev = None
         return self
+
+    def __call__(self, fn):
+        """As a decorator it sets the mode for the function's calls only, as PyTorch's does."""
+        if self.prev is not None:
+            mode.grad_enabled, self.prev = self.prev, None
+        return super().__call__(fn)
 
 
 def is_grad_enabled() -> bool:

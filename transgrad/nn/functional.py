@@ -132,8 +132,7 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    start, end = start_dim % max(x.ndim, 1), end_dim % max(x.ndim, 1)
-    return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+    return x.flatten(start_dim, end_dim)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -150,11 +149,18 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
 
 @named("EmbeddingBackward0")
 def embedding(idx: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    _in_range(idx if isinstance(idx, Tensor) else tensor(idx), weight.shape[0], "embedding: an index is")  # -1: the last row
     out = weight[idx]
     if padding_idx is not None and out.requires_grad:  # PyTorch's padding row reads as it is but takes no gradient
         pad = idx == _padding_row(padding_idx, weight.shape[0])  # (on the rows picked: no copy of the table)
         out = where(pad.unsqueeze(-1), out.detach(), out)
     return out
+
+
+def _in_range(idx, n, what):
+    """PyTorch's IndexError for an index outside [0, n) (a guard inside a compiled function)."""
+    if idx.numel() and bool(((idx < 0) | (idx >= n)).any()):
+        raise IndexError(f"{what} out of range: indices must be in 0 ... {n - 1}")
 
 
 def _padding_row(padding_idx: int, n: int) -> int:
@@ -242,6 +248,7 @@ def _nll(input: Tensor, target, weight: Tensor | None, ignore_index: int, reduct
     dim = 0 if input.ndim == 1 else 1
     keep = target != ignore_index
     safe = target.where(keep, 0)
+    _in_range(safe, input.shape[dim], "nll_loss: a target class is")  # -1 would read the last class
     w = keep.astype(input.dtype) if weight is None else weight[safe] * keep.astype(input.dtype)
     loss = -input.gather(dim, safe.unsqueeze(dim)).squeeze(dim) * w
     if smoothing:

@@ -26,6 +26,11 @@ def _unary(name):
     return method
 
 
+def _truth(x):
+    x = wrap(python_scalar(x))
+    return x if getattr(x, "dtype", None) == np.bool_ else x != 0
+
+
 class Arithmetic:
     """Operators and elementwise methods, each one `apply` of an op-table row."""
 
@@ -77,9 +82,10 @@ class Arithmetic:
     def ge(self: TensorT, o) -> TensorT: return self >= o
     def eq(self: TensorT, o) -> TensorT: return self == o
     def ne(self: TensorT, o) -> TensorT: return self != o
-    def logical_and(self: TensorT, o) -> TensorT: return binary("logical_and", self, o)
-    def logical_or(self: TensorT, o) -> TensorT: return binary("logical_or", self, o)
-    def logical_not(self: TensorT) -> TensorT: return ~self
+    # logical: nonzero is True (`&`, `|` and `~` of integers are bitwise, as in PyTorch)
+    def logical_and(self: TensorT, o) -> TensorT: return binary("logical_and", _truth(self), _truth(o))
+    def logical_or(self: TensorT, o) -> TensorT: return binary("logical_or", _truth(self), _truth(o))
+    def logical_not(self: TensorT) -> TensorT: return ~_truth(self)
 
     @named("PowBackward0")
     def square(self: TensorT) -> TensorT:
@@ -104,6 +110,10 @@ class Arithmetic:
     def clamp(self: TensorT, min=None, max=None) -> TensorT:
         if min is None and max is None:
             raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+        if hasattr(min, "_data") and min.ndim or hasattr(max, "_data") and max.ndim or getattr(min, "requires_grad", 0) \
+                or getattr(max, "requires_grad", 0):  # bounds that are tensors: a tie keeps self's gradient
+            out = self if min is None else where(self < min, min, self)
+            return out if max is None else where(out > max, max, out)
         return apply(OPS["clamp"], self, lo=python_scalar(min), hi=python_scalar(max))
 
     clip = clamp

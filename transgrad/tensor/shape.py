@@ -31,8 +31,13 @@ class Shapes:
 
     view = reshape
 
-    def flatten(self: TensorT) -> TensorT:
-        return self.reshape(-1)
+    def flatten(self: TensorT, start_dim=0, end_dim=-1) -> TensorT:
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = (dims(d, self.ndim, "flatten")[0] for d in (start_dim, end_dim))
+        if start > end:
+            raise OpError(f"flatten: start_dim ({start_dim}) cannot come after end_dim ({end_dim})")
+        return self.reshape(self.shape[:start] + (int(np.prod(self.shape[start:end + 1])),) + self.shape[end + 1:])
 
     def expand(self: TensorT, *sizes) -> TensorT:
         sizes = _sizes(sizes)
@@ -76,8 +81,8 @@ class Shapes:
         since = next(sequence)
         if dim is None:
             return renamed(self.reshape(tuple(s for s in self.shape if s != 1)), "SqueezeBackward0", since)
-        d = dims(dim, self.ndim, "squeeze")[0]
-        out = self if self.shape[d] != 1 else self.reshape(self.shape[:d] + self.shape[d + 1:])
+        ds = {d for d in dims(dim, self.ndim, "squeeze") if self.shape[d] == 1}  # a dim or a tuple of them
+        out = self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in ds)) if ds else self
         return renamed(out, "SqueezeBackward1", since)
 
     def matmul(self: TensorT, other) -> TensorT:
