@@ -359,3 +359,18 @@ def test_max_with_a_tensor_is_the_elementwise_maximum():
     assert m.tolist() == [3.0, 5.0] and tg.min(a, b).tolist() == [1.0, 2.0] and a.max(b).tolist() == [3.0, 5.0]
     m.sum().backward()
     assert a.grad.tolist() == [0.0, 1.0] and b.grad.tolist() == [1.0, 0.0]
+
+
+def test_backward_inputs_may_name_a_non_leaf_as_in_pytorch():
+    import torch
+
+    got = []
+    for L in (torch, tg):
+        x, w = L.tensor([1.0, 2.0], requires_grad=True), L.tensor([3.0, 4.0], requires_grad=True)
+        h = x * w
+        (h * h).sum().backward(inputs=[h, w])
+        got.append((h.grad.numpy(), w.grad.numpy(), x.grad))
+    (th, tw, tx), (gh, gw, gx) = got
+    np.testing.assert_allclose(gh, th)  # 2 h = [6, 16]: it was None
+    np.testing.assert_allclose(gw, tw)
+    assert tx is None and gx is None

@@ -131,3 +131,24 @@ def test_retain_grad_inside_a_compiled_function(backend):
     a, b = tg.compile(lambda x: (doubled(x),) * 2, backend=backend)(x)  # one tensor twice: nothing computed from it
     (a * 3).sum().backward()
     np.testing.assert_allclose(a.grad.numpy(), [3.0, 3.0])
+
+
+@pytest.mark.parametrize("mode", ["eager", "numpy", "jax"])
+def test_a_hook_that_scales_its_gradient_in_place_as_in_pytorch(mode):
+    import torch
+
+    def f(L, x):
+        h = x * 2
+        h.register_hook(lambda g: g.mul_(2))  # returns None: the gradient is the one it modified
+        return (h * 3).sum()
+
+    xt = torch.tensor([1.0, 2.0], requires_grad=True)
+    f(torch, xt).backward()
+    fn = (lambda x: f(tg, x))
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    (fn if mode == "eager" else tg.compile(fn, backend=mode))(x).backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy())  # 2 * 2 * 3 = 12
+    leaf = tg.tensor([1.0, 2.0], requires_grad=True)  # on a leaf, the sum's gradient is a read-only broadcast
+    leaf.register_hook(lambda g: g.mul_(2))
+    (leaf * 3).sum().backward()
+    np.testing.assert_allclose(leaf.grad.numpy(), [6.0, 6.0])

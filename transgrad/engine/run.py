@@ -165,8 +165,9 @@ def _run(roots, seeds, targets, retain_graph, create_graph):
 def _array_hook(fn):
     """A tensor hook as generated NumPy code calls it: on arrays (NOTE [hooks])."""
     def hook(g):
-        r = fn(new(g))
-        return g if r is None else np.asarray(checked_hook_result(getattr(r, "array", r), g.shape, g.dtype, fn))
+        t = new(g)
+        r = fn(t)  # None: t as the hook left it (`g.mul_(2)` gives t new memory where g is read-only)
+        return t._data if r is None else np.asarray(checked_hook_result(getattr(r, "array", r), g.shape, g.dtype, fn))
 
     return hook
 
@@ -294,10 +295,11 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     targets = None if inputs is None else [edge(t) for t in inputs]
     targets, grads = _run(roots, seeds, targets, create_graph if retain_graph is None else retain_graph, create_graph)
     tracer = mode.tracer if mode.tracer is not None and mode.tracer.compiling else None
-    for t, g in zip(targets, grads):
+    for k, (t, g) in enumerate(zip(targets, grads)):
         if g is None:
             continue
-        dest = t.variable if type(t) is AccumulateGrad else t.retained
+        # `inputs=` names the tensors that take a .grad: a non-leaf among them too, as in PyTorch
+        dest = inputs[k] if inputs is not None else t.variable if type(t) is AccumulateGrad else t.retained
         if dest is None:
             continue
         if tracer is not None:  # inside a compiled function: .grad is the tracer's (NOTE [effects])
