@@ -228,3 +228,32 @@ def test_class_indices_out_of_range_raise_index_error():
     f(logits, tg.tensor([0, 2]))
     with pytest.raises(IndexError):  # a compiled call checks its targets at every call
         f(logits, tg.tensor([0, 7]))
+
+
+PROMOTIONS = {
+    "where-int-float": lambda L, c, i, f: L.where(c, i, f),
+    "where-int-scalar": lambda L, c, i, f: L.where(c, i, 0.5),
+    "where-bool-int": lambda L, c, i, f: L.where(c, c, i),
+    "cat-int-float": lambda L, c, i, f: L.cat([i, f]),
+    "stack-int-float": lambda L, c, i, f: L.stack([i, f]),
+    "clamp-int-float": lambda L, c, i, f: i.clamp(min=1.5),
+    "clamp-int-int": lambda L, c, i, f: i.clamp(max=2),
+    "float32-by-0d-float64": lambda L, c, i, f: f * L.tensor(1.5, dtype=L.float64),
+    "0d-float64-by-float32": lambda L, c, i, f: L.tensor(1.5, dtype=L.float64) - f,
+    "int32-plus-0d-int64": lambda L, c, i, f: i.int() + L.tensor(3),
+    "0d-by-0d": lambda L, c, i, f: L.tensor(2.0) * L.tensor(3.0, dtype=L.float64),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROMOTIONS))
+def test_dtype_promotion_is_pytorchs(name):
+    # NumPy would promote int64 with float32 (and float32 with a 0-d float64) to float64, which the JAX
+    # backend refuses: PyTorch's rule keeps float32
+    args = ([True, False, True], [1, 2, 3], np.array([0.5, 1.5, 2.5], np.float32))
+    want = PROMOTIONS[name](torch, *(torch.tensor(a) for a in args))
+    got = PROMOTIONS[name](tg, *(tg.tensor(a) for a in args))
+    assert str(got.dtype) == str(want.dtype).replace("torch.", "")
+    np.testing.assert_array_equal(_np(got), _np(want))
+    if str(got.dtype) != "float64":
+        f = tg.compile(lambda c, i, x: PROMOTIONS[name](tg, c, i, x), backend="jax")
+        np.testing.assert_array_equal(np.asarray(f(*(tg.tensor(a) for a in args)).array), _np(want))

@@ -114,7 +114,9 @@ class Arithmetic:
                 or getattr(max, "requires_grad", 0):  # bounds that are tensors: a tie keeps self's gradient
             out = self if min is None else where(self < min, min, self)
             return out if max is None else where(out > max, max, out)
-        return apply(OPS["clamp"], self, lo=python_scalar(min), hi=python_scalar(max))
+        lo, hi = python_scalar(min), python_scalar(max)
+        x = floating(self) if isinstance(lo, float) or isinstance(hi, float) else self  # int with 1.5: float32
+        return apply(OPS["clamp"], x, lo=lo, hi=hi)
 
     clip = clamp
 

@@ -7,7 +7,7 @@ import numpy as np
 from .._state import mode, user_site
 from ..ops import OPS
 from .core import Tensor
-from .dispatch import apply, binary, dims, leaf, new, where, wrap  # noqa: F401  (where: tg.where)
+from .dispatch import apply, binary, dims, leaf, new, result_dtype, where, wrap  # noqa: F401  (where: tg.where)
 from ..rules import einsum_parts
 from .dtypes import OpError, check_device, check_dtype, default_dtype, float32, float64, int64, is_jax_array, to_array
 
@@ -219,9 +219,7 @@ def _same_dtype(ts, name):
     ts = [wrap(t) for t in ts]
     if not ts:
         raise ValueError(f"{name}: expected a non-empty sequence of tensors")
-    dt = ts[0].dtype
-    for t in ts[1:]:
-        dt = np.promote_types(dt, t.dtype)
+    dt = result_dtype([t.dtype for t in ts])
     return [t.astype(dt) for t in ts]
 
 

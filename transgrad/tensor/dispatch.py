@@ -246,7 +246,7 @@ def binary(name, a, b):
     becomes the float dtype (NumPy would go to float64); Python scalars stay weak."""
     ta, tb = type(a), type(b)
     if ta is Tensor and a._data.dtype.kind == "f":  # fast path: nothing to promote
-        if tb is float or tb is int or (tb is Tensor and b._data.dtype.kind == "f"):
+        if tb is float or tb is int or (tb is Tensor and b._data.dtype is a._data.dtype):
             return apply(OPS[name], a, b)
     elif tb is Tensor and (ta is float or ta is int) and b._data.dtype.kind == "f":
         return apply(OPS[name], a, b)
@@ -256,6 +256,9 @@ def binary(name, a, b):
             raise TypeError(f"{name}: unsupported operand type {type(x).__name__}")
     ka = a.dtype.kind if isinstance(a, Tensor) else ("f" if isinstance(a, float) else "i")
     kb = b.dtype.kind if isinstance(b, Tensor) else ("f" if isinstance(b, float) else "i")
+    if ka == kb and isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype and (a.ndim == 0) != (
+            b.ndim == 0):  # a 0-d tensor takes the other's dtype, as in PyTorch (float32 * 0-d float64: float32)
+        a, b = (a.astype(b.dtype), b) if a.ndim == 0 else (a, b.astype(a.dtype))
     if name == "div" and ka != "f" and kb != "f":  # true division of integers gives floats
         a = a.astype(default_dtype) if isinstance(a, Tensor) else float(a)
         b = b.astype(default_dtype) if isinstance(b, Tensor) else float(b)
@@ -269,6 +272,18 @@ def binary(name, a, b):
     return apply(OPS[name], a, b)
 
 
+def result_dtype(dtypes):
+    """PyTorch's promotion of tensors' dtypes: the highest kind (bool < int < float) decides,
+    and only operands of that kind promote (int64 with float32 is float32, not NumPy's float64)."""
+    rank = {"b": 0, "u": 1, "i": 1, "f": 2}
+    top = max(rank[d.kind] for d in dtypes)
+    out = None
+    for d in dtypes:
+        if rank[d.kind] == top:
+            out = d if out is None else np.promote_types(out, d)
+    return out
+
+
 def where(condition, a, b):
     """`a` where `condition` holds, else `b` (either may be a Python scalar)."""
     c = wrap(condition)
@@ -278,8 +293,10 @@ def where(condition, a, b):
     ka = a.dtype.kind if isinstance(a, Tensor) else None
     kb = b.dtype.kind if isinstance(b, Tensor) else None
     if ka and kb and a.dtype != b.dtype:
-        dt = np.promote_types(a.dtype, b.dtype)
+        dt = result_dtype((a.dtype, b.dtype))
         a, b = a.astype(dt), b.astype(dt)
+    elif (ka or kb) and (ka or kb) not in "f" and isinstance(a if not ka else b, float):  # int tensor, float scalar
+        a, b = (a.astype(default_dtype) if ka else a), (b.astype(default_dtype) if kb else b)
     return apply(OPS["where"], c, a, b)
 
 
