@@ -105,3 +105,26 @@ def test_grad_of_unused_input():
         tg.autograd.grad((x * 2).sum(), [x, y])
     gx, gy = tg.autograd.grad((x * 2).sum(), [x, y], allow_unused=True)
     assert gy is None
+
+
+BAD_DIMS = {  # each raises under PyTorch; transgrad gave a result (of a wrong shape) before
+    "unsqueeze past the end": lambda L, x: x.unsqueeze(4),
+    "expand with a leading -1": lambda L, x: x.expand(-1, 2, 3, 4),
+    "sum over a repeated dim": lambda L, x: x.sum((1, 1)),
+    "flip of a repeated dim": lambda L, x: x.flip(0, 0),
+    "topk larger than the dim": lambda L, x: x.topk(5),
+    "mm of 3-d tensors": lambda L, x: L.mm(x, x),
+    "bmm of 2-d tensors": lambda L, x: L.bmm(x[0], x[0].t()),
+    "index_select with a matrix": lambda L, x: x.index_select(0, L.tensor([[0]])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_DIMS))
+def test_bad_dims_raise_as_in_pytorch(name):
+    import torch
+
+    with pytest.raises((RuntimeError, IndexError)):
+        BAD_DIMS[name](torch, torch.ones(2, 3, 4))
+    with pytest.raises((RuntimeError, IndexError)) as e:
+        BAD_DIMS[name](tg, tg.ones(2, 3, 4))
+    assert str(e.value).split(":")[0] in ("unsqueeze", "expand", "sum", "flip", "topk", "mm", "bmm", "index_select")

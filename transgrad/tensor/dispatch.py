@@ -310,7 +310,9 @@ def dims(dim, ndim, name):
         if not -max(ndim, 1) <= d < max(ndim, 1):
             raise IndexError(f"{name}: dimension {d} is out of range for a tensor of {ndim} dimensions")
         out.append(int(d) % max(ndim, 1))
-    return tuple(sorted(set(out)))
+    if len(set(out)) < len(out):
+        raise RuntimeError(f"{name}: dim {next(d for d in out if out.count(d) > 1)} appears multiple times in the list of dims")
+    return tuple(sorted(out))
 
 
 def floating(t):

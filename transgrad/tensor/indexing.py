@@ -60,6 +60,8 @@ class Indexing:
     @named("IndexSelectBackward0")
     def index_select(self: TensorT, dim, index) -> TensorT:
         d = dims(dim, self.ndim, "index_select")[0]
+        if getattr(index, "ndim", 1) > 1:
+            raise IndexError(f"index_select: the index must be a vector, got shape {list(index.shape)}")
         return self[(slice(None),) * d + (wrap(index),)]
 
     @named("MaskedFillBackward0")

@@ -90,6 +90,9 @@ class Reductions:
     def topk(self: TensorT, k, dim=-1, largest=True, sorted=True):
         """(values, indices) of the `k` largest (or smallest) along `dim`."""
         d = dims(dim, self.ndim, "topk")[0]
+        if not 0 <= k <= (self.shape[d] if self.ndim else 1):
+            raise RuntimeError(f"topk: selected index k = {k} is out of range for a dimension of size "
+                               f"{self.shape[d] if self.ndim else 1}")
         idx = self.argsort(d, descending=largest)[(slice(None),) * d + (slice(0, k),)]
         return SortResult(self.gather(d, idx), idx)
 

@@ -45,6 +45,8 @@ class Shapes:
         if lead < 0:
             raise OpError(f"expand: the number of sizes provided ({len(sizes)}) must be at least the number of "
                           f"dimensions ({self.ndim})")
+        if -1 in sizes[:lead]:
+            raise OpError(f"expand: -1 is not allowed in a leading, new dimension (sizes {list(sizes)})")
         shape = tuple(self.shape[i - lead] if s == -1 else int(s) for i, s in enumerate(sizes))
         return self if shape == self.shape else apply(OPS["expand"], self, shape=shape)
 
@@ -74,6 +76,9 @@ class Shapes:
 
     @named("UnsqueezeBackward0")
     def unsqueeze(self: TensorT, dim) -> TensorT:
+        if not -self.ndim - 1 <= dim <= self.ndim:
+            raise IndexError(f"unsqueeze: dimension {dim} is out of range for a {self.ndim}-d tensor "
+                             f"({-self.ndim - 1} ... {self.ndim})")
         d = int(dim) % (self.ndim + 1)
         return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
 
@@ -100,9 +105,19 @@ class Shapes:
             a, b = a.astype(dt), b.astype(dt)
         return apply(OPS["matmul"], a, b)
 
-    mm = matmul
-    bmm = named("BmmBackward0")(matmul)
-    mv = named("MvBackward0")(matmul)
+    def mm(self: TensorT, other) -> TensorT:
+        _ranks(self, other, (2, 2), "mm")
+        return self.matmul(other)
+
+    @named("BmmBackward0")
+    def bmm(self: TensorT, other) -> TensorT:
+        _ranks(self, other, (3, 3), "bmm")
+        return self.matmul(other)
+
+    @named("MvBackward0")
+    def mv(self: TensorT, other) -> TensorT:
+        _ranks(self, other, (2, 1), "mv")
+        return self.matmul(other)
 
     @named("DotBackward0")
     def dot(self: TensorT, other) -> TensorT:
@@ -162,3 +177,10 @@ class Shapes:
         rows, cols = self.shape[-2:]
         keep = np.tri(rows, cols, diagonal, dtype=bool) if lower else ~np.tri(rows, cols, diagonal - 1, dtype=bool)
         return wrap(keep)
+
+
+def _ranks(a, b, want, name):
+    got = (a.ndim, getattr(b, "ndim", 0))
+    if got != want:
+        raise RuntimeError(f"{name}: expected {want[0]}-D and {want[1]}-D tensors, got shapes {list(a.shape)} and "
+                           f"{list(getattr(b, 'shape', ()))}")
