@@ -234,3 +234,31 @@ def test_zero_grad_set_to_none_false_keeps_zeros():
     lin(tg.ones(1, 2)).sum().backward()
     opt.zero_grad(set_to_none=False)
     assert lin.weight.grad is not None and lin.weight.grad.abs().sum().item() == 0
+
+
+@pytest.mark.parametrize("padding", ["same", "valid", 1])
+def test_conv2d_padding_strings_and_unbatched_pooling_match_pytorch(padding):
+    x0 = np.random.default_rng(3).standard_normal((2, 3, 6, 5)).astype(np.float32)
+    theirs, mine = torch.nn.Conv2d(3, 4, 3, padding=padding), tg.nn.Conv2d(3, 4, 3, padding=padding)
+    mine.load_state_dict({k: tg.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()})
+    xt, xg = torch.tensor(x0, requires_grad=True), tg.tensor(x0, requires_grad=True)
+    yt, yg = theirs(xt), mine(xg)
+    (yt ** 2).sum().backward()
+    (yg ** 2).sum().backward()
+    np.testing.assert_allclose(yg.detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(xg.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-5)
+    for pool in ("max_pool2d", "avg_pool2d"):  # an unbatched (C, H, W) input
+        want = getattr(torch.nn.functional, pool)(torch.tensor(x0[0]), 2)
+        np.testing.assert_allclose(getattr(tg.nn.functional, pool)(tg.tensor(x0[0]), 2).numpy(), want.numpy(), rtol=1e-6)
+
+
+def test_module_containers_and_load_state_dict_result_as_in_pytorch():
+    layers = tg.nn.ModuleList([tg.nn.Linear(2, 2), tg.nn.Linear(2, 3)])
+    layers[-1] = tg.nn.Linear(2, 4)
+    assert layers[1].out_features == 4 and [n for n, _ in layers.named_parameters()][-1] == "1.bias"
+    heads = tg.nn.ModuleDict({"a": tg.nn.Linear(1, 1), "b": tg.nn.Linear(1, 2)})
+    del heads["a"]
+    assert list(heads.keys()) == ["b"]
+    result = tg.nn.Linear(2, 2).load_state_dict({"weight": tg.ones(2, 2)}, strict=False)
+    assert result.missing_keys == ["bias"] and result.unexpected_keys == []
+    assert tuple(result) == (["bias"], [])  # still a pair

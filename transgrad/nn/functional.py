@@ -106,6 +106,10 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     x = x.unsqueeze(0) if unbatched else x
     n, c, h, w = x.shape
     out_c, in_c, kh, kw = weight.shape
+    if padding in ("same", "valid"):  # PyTorch's strings: the output keeps the input's size, or no padding
+        if padding == "same" and (_pair(stride) != (1, 1) or kh % 2 == 0 or kw % 2 == 0):
+            raise NotImplementedError("conv2d: padding='same' needs stride 1 and an odd kernel here")
+        padding = ((kh - 1) // 2, (kw - 1) // 2) if padding == "same" else 0
     if in_c != c:
         raise RuntimeError(f"conv2d: weight of shape {list(weight.shape)} expects {in_c} input channels, "
                            f"but the input of shape {list(x.shape)} has {c}")
@@ -120,6 +124,8 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
 
 @named("MaxPool2DWithIndicesBackward0")
 def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
+    if x.ndim == 3:  # unbatched (C, H, W)
+        return max_pool2d(x.unsqueeze(0), kernel_size, stride, padding)[0]
     kernel = _pair(kernel_size)
     windows = _windows(x, kernel, _pair(kernel if stride is None else stride), _pair(padding), -np.inf)
     return windows.max(2).values  # the gradient goes to the maximum's place, as PyTorch's
@@ -127,6 +133,8 @@ def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
 
 @named("AvgPool2DBackward0")
 def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
+    if x.ndim == 3:  # unbatched (C, H, W)
+        return avg_pool2d(x.unsqueeze(0), kernel_size, stride, padding)[0]
     kernel = _pair(kernel_size)
     return _windows(x, kernel, _pair(kernel if stride is None else stride), _pair(padding), 0.0).mean(2)
 

@@ -48,7 +48,8 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = F._pair(kernel_size), F._pair(stride), F._pair(padding)
+        self.kernel_size, self.stride = F._pair(kernel_size), F._pair(stride)
+        self.padding = padding if isinstance(padding, str) else F._pair(padding)  # or "same", "valid"
         self.weight = _empty(out_channels, in_channels, *self.kernel_size)
         self.bias = _empty(out_channels) if bias else None
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))

@@ -3,7 +3,7 @@ dicts, train/eval, hooks; and the containers `Sequential`, `ModuleList`, `Module
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
@@ -207,7 +207,7 @@ class Module:
                         raise RuntimeError(f"size mismatch for {k}: copying a param with shape {tuple(value.shape)}, "
                                            f"the shape in current model is {t.shape}")
                     t.copy_(value)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     def apply(self, fn) -> Module:
         for m in self.children():
@@ -325,6 +325,13 @@ class Sequential(Module):
         return self
 
 
+class IncompatibleKeys(NamedTuple):
+    """What load_state_dict found missing and unexpected (a tuple, as PyTorch's)."""
+
+    missing_keys: list
+    unexpected_keys: list
+
+
 class ModuleList(Module):
     def __init__(self, modules=()):
         super().__init__()
@@ -344,6 +351,9 @@ class ModuleList(Module):
         mods = list(self._modules.values())
         return ModuleList(mods[i]) if isinstance(i, slice) else mods[i]
 
+    def __setitem__(self, i, module):
+        self.add_module(list(self._modules)[i], module)  # IndexError past the end, as a list's
+
     def __len__(self):
         return len(self._modules)
 
@@ -362,6 +372,9 @@ class ModuleDict(Module):
 
     def __setitem__(self, key, module):
         self.add_module(key, module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
 
     def __len__(self):
         return len(self._modules)
