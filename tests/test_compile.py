@@ -820,3 +820,17 @@ def test_a_compiled_function_reads_the_grad_of_its_argument(backend):
         else:
             np.testing.assert_allclose(s.item(), (x.detach().numpy() * 2 * r * x.detach().numpy() * i).sum(), rtol=1e-6)
         np.testing.assert_allclose(np.asarray(w.grad.array), 2 * r * x.detach().numpy() * (i + 1), rtol=1e-6)
+
+
+def test_grad_with_negative_argnums_counts_from_the_last_argument_as_jax():
+    import jax
+    import jax.numpy as jnp
+
+    x0, y0 = np.array([1.0, 2.0], np.float32), np.array([3.0, 4.0], np.float32)
+    got = tg.value_and_grad(lambda x, y: (x * y * y).sum(), argnums=(0, -1))(tg.tensor(x0), tg.tensor(y0))
+    want = jax.value_and_grad(lambda x, y: (x * y * y).sum(), argnums=(0, -1))(jnp.asarray(x0), jnp.asarray(y0))
+    np.testing.assert_allclose(got[0].numpy(), np.asarray(want[0]))
+    for g, w in zip(got[1], want[1]):
+        np.testing.assert_allclose(g.numpy(), np.asarray(w))
+    with pytest.raises(ValueError, match=r"argnums \(-3,\) out of range for 2 arguments"):
+        tg.grad(lambda x, y: (x * y).sum(), argnums=-3)(tg.tensor(x0), tg.tensor(y0))

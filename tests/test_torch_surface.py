@@ -66,6 +66,9 @@ CASES = {
     "squeeze-dims": (lambda L, a: a.reshape(1, 3, 1, 4).squeeze((0, 2)) * 2, [A]),
     "clamp-tensor-bounds": (lambda L, a, lo, hi: a.clamp(min=lo, max=hi + 1), [A, A[::-1].copy() * 0.5, A * 0.3]),
     "clamp-0d-tensor": (lambda L, a, lo: a.clamp(min=lo.sum() * 0.1), [A, V]),
+    "add-alpha": (lambda L, a, b: a.add(b, alpha=2) + L.sub(a, b, alpha=0.5), [A, A[::-1].copy()]),
+    "div-rounding": (lambda L, a, b: a.div(b, rounding_mode="floor") + L.div(a * 3, b, rounding_mode="trunc") + a / b,
+                     [A, A[::-1].copy() + 3]),
 }
 
 
@@ -108,6 +111,8 @@ NO_GRAD = {
     "long": lambda L, a: (a * 10).long(),
     "float-alias": lambda L, a: a.to(L.double).float(),
     "full-int": lambda L, a: L.full((2,), 3),
+    "randint-high-size": lambda L, a: L.tensor(L.randint(10, (3, 2)).shape),
+    "div-trunc-ints": lambda L, a: (a * 10).long().div(L.tensor(3), rounding_mode="trunc"),
     "logical-of-ints": lambda L, a: L.stack([L.logical_and((a * 3).long(), (a * 2).long()),
                                              L.logical_or((a * 3).long(), a > 1), ((a * 3).long()).logical_not()]),
     "logical-not-float": lambda L, a: (a * 0).logical_not() & (a != 0).logical_not(),

@@ -8,7 +8,7 @@ import sys
 import tokenize
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "transgrad"
-BUDGET = 6300  # lines of code of the core: no comments, docstrings or blank lines counted
+BUDGET = 6350  # lines of code of the core: no comments, docstrings or blank lines counted
 LIBRARY = ("nn", "optim")  # PyTorch's library on top of the core, with a budget of its own
 LIBRARY_BUDGET = 1000
 

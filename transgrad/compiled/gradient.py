@@ -20,6 +20,7 @@ class GradFunction:
         self._f = f if isinstance(f, CompiledFunction) and backend is None else CompiledFunction(
             getattr(f, "fn", f), backend=backend or "numpy")
         self.argnums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+        self._counted = {} if min(self.argnums) < 0 else None  # per number of arguments: argnums from the last
         self._single = isinstance(argnums, int)
         self._with_value = with_value
         self._joint_key = (self.argnums, with_value)
@@ -31,6 +32,15 @@ class GradFunction:
         return self._f.fn
 
     def __call__(self, *args, **kwargs):
+        if self._counted is not None:  # a negative argnum counts from the last argument, as in JAX
+            g = self._counted.get(len(args))
+            if g is None:
+                if any(not -len(args) <= a < len(args) for a in self.argnums):
+                    raise ValueError(f"grad: argnums {self.argnums} out of range for {len(args)} arguments")
+                g = self._counted[len(args)] = GradFunction(self._f, [a % len(args) for a in self.argnums], None,
+                                                            self._with_value)
+                g._single = self._single
+            return g(*args, **kwargs)
         f, out = self._f, None
         if mode.tracer is None and not kwargs:
             if self._plan is not None:  # NOTE [plans]

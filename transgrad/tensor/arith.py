@@ -65,10 +65,14 @@ class Arithmetic:
     def __or__(self: TensorT, o) -> TensorT: return binary("logical_or", self, o)
     def __invert__(self: TensorT) -> TensorT: return apply(OPS["logical_not"], self)
 
-    def add(self: TensorT, o) -> TensorT: return self + o
-    def sub(self: TensorT, o) -> TensorT: return self - o
+    def add(self: TensorT, o, *, alpha=1) -> TensorT: return self + (o if alpha == 1 else o * alpha)
+    def sub(self: TensorT, o, *, alpha=1) -> TensorT: return self - (o if alpha == 1 else o * alpha)
     def mul(self: TensorT, o) -> TensorT: return self * o
-    def div(self: TensorT, o) -> TensorT: return self / o
+    def div(self: TensorT, o, *, rounding_mode=None) -> TensorT:
+        if rounding_mode is None:
+            return self / o
+        q = self // o  # "floor"; "trunc" rounds toward zero, in the dtype floor division gives
+        return q if rounding_mode == "floor" else (self / o).trunc().astype(q.dtype)
     def pow(self: TensorT, o) -> TensorT: return self ** o
     def remainder(self: TensorT, o) -> TensorT: return self % o
     def fmod(self: TensorT, o) -> TensorT: return binary("fmod", self, o)

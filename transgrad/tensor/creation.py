@@ -154,6 +154,8 @@ def rand(*shape, size=None, dtype=None, device=None, requires_grad: bool = False
 def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
     """Integers from [low, high) (or [0, low) with one bound), int64 as in PyTorch."""
     check_device(device)
+    if isinstance(high, (tuple, list)):  # randint(high, size), as PyTorch's
+        low, high, size = 0, low, high
     low, high = (0, low) if high is None else (low, high)
     shape, dtype = _shape((size,)), dtype or int64
     return drawn(lambda g: g.integers(low, high, shape).astype(dtype))
