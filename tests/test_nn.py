@@ -150,7 +150,8 @@ def test_module_registration_and_state_dict():
         "fc1.weight", "fc1.bias", "blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias",
         "fc2.weight", "fc2.bias"]
     assert [n for n, _ in net.named_children()] == ["fc1", "act", "blocks", "fc2"]
-    assert list(net.state_dict()) == [n for n, _ in net.named_parameters()] + ["scale"]
+    # PyTorch's order: a module's own parameters and buffers (Net's `scale`), then its submodules'
+    assert list(net.state_dict()) == ["scale"] + [n for n, _ in net.named_parameters()]
     assert all(isinstance(p, nn.Parameter) and p.requires_grad and p.is_leaf for p in net.parameters())
     other = Net()
     other.load_state_dict(net.state_dict())
@@ -262,3 +263,22 @@ def test_module_containers_and_load_state_dict_result_as_in_pytorch():
     result = tg.nn.Linear(2, 2).load_state_dict({"weight": tg.ones(2, 2)}, strict=False)
     assert result.missing_keys == ["bias"] and result.unexpected_keys == []
     assert tuple(result) == (["bias"], [])  # still a pair
+
+
+def test_state_dict_keys_and_order_are_pytorchs_tied_weights_included():
+    def language_model(L):
+        class LM(L.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb, self.norm = L.nn.Embedding(5, 3), L.nn.BatchNorm1d(3)
+                self.head = L.nn.Linear(3, 5, bias=False)
+                self.head.weight = self.emb.weight  # tied: listed under both names
+
+        return LM()
+
+    theirs, mine = language_model(torch), language_model(tg)
+    assert list(mine.state_dict()) == list(theirs.state_dict())
+    result = mine.load_state_dict({k: tg.tensor(v.numpy()) for k, v in theirs.state_dict().items()})  # strict
+    assert tuple(result) == ([], [])
+    np.testing.assert_array_equal(mine.head.weight.detach().numpy(), theirs.emb.weight.detach().numpy())
+    assert mine.head.weight is mine.emb.weight

@@ -187,13 +187,22 @@ class Module:
 
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
         out = OrderedDict() if destination is None else destination
-        for name, t in list(self.named_parameters(prefix)) + list(self.named_buffers(prefix)):
+        for name, t in self._state(f"{prefix}." if prefix else ""):
             out[name] = t if keep_vars else alias(t)
         return out
 
+    def _state(self, prefix):
+        """(name, tensor) as PyTorch's state_dict lists them: per module its parameters, then its
+        buffers, then its submodules'; a tied tensor under every name it has."""
+        for table in (self._parameters, self._buffers):
+            yield from ((prefix + n, t) for n, t in table.items() if t is not None)
+        for n, m in self._modules.items():
+            if m is not None:
+                yield from m._state(f"{prefix}{n}.")
+
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy the values of `state_dict` into this module's parameters and buffers."""
-        own = OrderedDict(list(self.named_parameters()) + list(self.named_buffers()))
+        own = OrderedDict(self._state(""))
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
