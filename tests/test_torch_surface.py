@@ -112,6 +112,7 @@ NO_GRAD = {
     "float-alias": lambda L, a: a.to(L.double).float(),
     "full-int": lambda L, a: L.full((2,), 3),
     "randint-high-size": lambda L, a: L.tensor(L.randint(10, (3, 2)).shape),
+    "masked-fill-int-with-float": lambda L, a: (a * 10).long().masked_fill(a > 0, 2.7),
     "div-trunc-ints": lambda L, a: (a * 10).long().div(L.tensor(3), rounding_mode="trunc"),
     "logical-of-ints": lambda L, a: L.stack([L.logical_and((a * 3).long(), (a * 2).long()),
                                              L.logical_or((a * 3).long(), a > 1), ((a * 3).long()).logical_not()]),

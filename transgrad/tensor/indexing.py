@@ -66,7 +66,9 @@ class Indexing:
 
     @named("MaskedFillBackward0")
     def masked_fill(self: TensorT, mask, value) -> TensorT:
-        return wrap(value).where(mask, self) if hasattr(value, "_data") else self.where(~wrap(mask), value)
+        if hasattr(value, "_data"):
+            return wrap(value).where(mask, self)
+        return self.where(~wrap(mask), value if self.dtype.kind == "f" else self.dtype.type(value))  # keeps its dtype
 
     def __getitem__(self: TensorT, idx) -> TensorT:
         spec, arrays = index_spec(idx)
