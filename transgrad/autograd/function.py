@@ -49,7 +49,8 @@ class _CustomOp:
         grads = grads if isinstance(grads, tuple) else (grads,)
         if len(grads) < nargs:
             grads = grads + (None,) * (nargs - len(grads))
-        return tuple(self._fitted(g, a, i) for i, (g, a) in enumerate(zip(grads, args))) + (None,) * (len(args) - nargs)
+        return tuple(self._fitted(g, a, i) for i, (g, a) in enumerate(zip(grads[:nargs], args))) + (None,) * (
+            len(args) - nargs)
 
     def _fitted(self, g, a, i):
         """A gradient of the input's shape: one broadcast against it is summed down, as PyTorch does."""
