@@ -290,6 +290,21 @@ WRITTEN_AFTER = [
 ]
 
 
+def _written_then_backward(g, x0, w0, which, *extra):
+    """(x.grad, w.grad) of `g(x, w, *extra).backward()` after argument `which` is scaled in place between
+    the call and the backward, or None where that raises 'modified by an inplace operation'."""
+    x, w = tg.tensor(x0, requires_grad=True), tg.tensor(w0, requires_grad=True)
+    out = g(x, w, *extra)
+    with tg.no_grad():
+        (x, w)[which].mul_(1.5)
+    try:
+        out.backward()
+    except RuntimeError as e:
+        assert "modified by an inplace operation" in str(e)
+        return None
+    return np.asarray(x.grad.array), np.asarray(w.grad.array)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "jax"])
 @pytest.mark.parametrize("k", range(len(WRITTEN_AFTER)))
 def test_compiled_code_raises_or_agrees_with_eager_when_an_argument_is_written_before_backward(k, backend):
@@ -300,18 +315,7 @@ def test_compiled_code_raises_or_agrees_with_eager_when_an_argument_is_written_b
     x0, w0 = (np.abs(rng.standard_normal((3, 3))).astype(np.float32) + 0.2 for _ in range(2))
     f = tg.compile(fn, backend=backend)
     for which in (0, 1):
-        results = []
-        for g in (fn, f, f):  # eager, a first compiled call, a cached one
-            x, w = tg.tensor(x0, requires_grad=True), tg.tensor(w0, requires_grad=True)
-            out = g(x, w)
-            with tg.no_grad():
-                (x, w)[which].mul_(1.5)
-            try:
-                out.backward()
-                results.append((np.asarray(x.grad.array), np.asarray(w.grad.array)))
-            except RuntimeError as e:
-                assert "modified by an inplace operation" in str(e)
-                results.append(None)
+        results = [_written_then_backward(g, x0, w0, which) for g in (fn, f, f)]  # eager, first and cached call
         for got in results[1:]:
             assert (got is None) == (results[0] is None)
             if got is not None:
@@ -344,18 +348,7 @@ def test_a_rolled_loop_raises_or_agrees_with_eager_when_an_argument_is_written_b
     assert "# for _ in range(n):" in f.code(tg.tensor(x0, requires_grad=True), tg.tensor(w0, requires_grad=True), 3)
     for n in (3, 5):  # the second trip count runs the same rolled program
         for which in (0, 1):
-            results = []
-            for g in (fn, f):
-                x, w = tg.tensor(x0, requires_grad=True), tg.tensor(w0, requires_grad=True)
-                out = g(x, w, n)
-                with tg.no_grad():
-                    (x, w)[which].mul_(1.5)
-                try:
-                    out.backward()
-                    results.append((np.asarray(x.grad.array), np.asarray(w.grad.array)))
-                except RuntimeError as e:
-                    assert "modified by an inplace operation" in str(e)
-                    results.append(None)
+            results = [_written_then_backward(g, x0, w0, which, n) for g in (fn, f)]
             assert (results[1] is None) == (results[0] is None)
             assert (results[0] is None) == (fn is _loop_reads_both)
             if results[0] is not None:
