@@ -152,3 +152,25 @@ def test_a_hook_that_scales_its_gradient_in_place_as_in_pytorch(mode):
     leaf.register_hook(lambda g: g.mul_(2))
     (leaf * 3).sum().backward()
     np.testing.assert_allclose(leaf.grad.numpy(), [6.0, 6.0])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_a_hook_on_an_output_another_output_is_computed_from_raises(backend):
+    # loss and hidden are both returned: loss's backward goes to x directly, so a hook on hidden would
+    # never see loss's gradient (it was silently not called); independent outputs take hooks as before
+    def loss_and_hidden(x):
+        h = (x * 2).tanh()
+        return (h ** 2).sum(), h
+
+    x = tg.tensor([0.5, -1.0], requires_grad=True)
+    loss, h = tg.compile(loss_and_hidden, backend=backend)(x)
+    for attach in (lambda: h.register_hook(lambda g: g * 2), h.retain_grad):
+        with pytest.raises(RuntimeError, match=r"on output 1 of compiled loss_and_hidden, which another of its "
+                                               r"outputs is computed from"):
+            attach()
+    seen = []
+    a, b = tg.compile(lambda x: ((x * 2).sum(), x * 3), backend=backend)(x)
+    b.register_hook(seen.append)
+    b.sum().backward()
+    assert len(seen) == 1
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])

@@ -150,10 +150,14 @@ class Trace:
         # outputs whose graph a backward() inside the function already ran (and freed)
         self.freed = [k for k, t in enumerate(outs) if t.grad_fn is not None and t.grad_fn.saved is None]
         self.retains = {k for k, t in enumerate(outs) if t.grad_fn is not None and t.grad_fn.retained is t}
-        for j in self.retains:  # another output's backward goes to the inputs, not through output j: its .grad stays None
-            if any(t.grad_fn not in (None, outs[j].grad_fn) and id(outs[j].grad_fn) in walk([t.grad_fn])[1] for t in outs):
-                raise tracer_module.TraceError(f"retain_grad() of output {j} of compiled {name}, which another output "
-                                               "is computed from: its .grad would stay None; call it uncompiled")
+        # outputs another output is computed from: that one's backward goes to the inputs, not through them
+        reach = [walk([t.grad_fn])[1] if t.grad_fn is not None and len(outs) > 1 else {} for t in outs]
+        self.upstream = {j for j, t in enumerate(outs) if t.grad_fn is not None and any(
+            id(t.grad_fn) in r and u.grad_fn is not t.grad_fn for r, u in zip(reach, outs))}
+        if self.retains & self.upstream:
+            raise tracer_module.TraceError(f"retain_grad() of output {min(self.retains & self.upstream)} of compiled "
+                                           f"{name}, which another output is computed from: its .grad would stay "
+                                           "None; call it uncompiled")
         # one backward graph per output that depends on a differentiable input
         targets = [edge(inputs[i]) for i in self.diff_inputs]
         wanted = [k for k, t in enumerate(outs)

@@ -14,7 +14,7 @@ from .dtypes import default_dtype, device, is_jax_array, to_array
 from .indexing import Indexing
 from .inplace import InPlace
 from .printing import tensor_repr
-from .records import register_hook
+from .records import check_not_passed_by, register_hook
 from .reduce import Reductions
 from .shape import Shapes
 
@@ -244,6 +244,7 @@ class Tensor(Arithmetic, Reductions, Shapes, Indexing, InPlace):
         if not self._requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is not None:
+            check_not_passed_by(self, "retain_grad()")
             self.grad_fn.retained = self
         return self
 

@@ -180,8 +180,21 @@ class RemovableHandle:
 def register_hook(t, fn):
     if not t.requires_grad:
         raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    check_not_passed_by(t, "register_hook()")
     owner = t.grad_fn if t.grad_fn is not None else t
     if owner._hooks is None:
         owner._hooks = []
     owner._hooks.append(fn)
     return RemovableHandle(owner._hooks, fn)
+
+
+def check_not_passed_by(t, what):
+    """Raise for a hook or retained gradient on an output of a compiled call that another of its
+    outputs is computed from: that output's backward goes straight to the call's inputs, so the
+    hook would not see its gradient (a loss and the logits it came from, both returned)."""
+    op = getattr(t.grad_fn, "op", None)
+    tr = getattr(op, "trace", None)
+    if tr is not None and op.k in tr.upstream:
+        raise RuntimeError(f"{what} on output {op.k} of compiled {tr.name}, which another of its outputs is computed "
+                           "from: that output's gradient does not pass through it. Compute that output outside "
+                           "the compiled function, or call it uncompiled")
