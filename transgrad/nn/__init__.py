@@ -5,8 +5,9 @@ arguments, defaults and initialisations).
     layers.py      Linear, Conv2d, pooling, activations, Dropout, Embedding, norms, losses
     functional.py  the same as functions (convolution and pooling from the `unfold` row)
     init.py        in-place initialisations
+    utils.py       gradient clipping
 """
-from . import functional, init
+from . import functional, init, utils
 from .layers import (
     AvgPool2d, BatchNorm1d, BatchNorm2d, BCELoss, BCEWithLogitsLoss, Conv2d, CrossEntropyLoss, Dropout, Embedding,
     Flatten, Identity, L1Loss, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, MSELoss, NLLLoss, ReLU, Sigmoid,
@@ -15,7 +16,7 @@ from .layers import (
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
 
 __all__ = [
-    "functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Identity", "Linear",
+    "functional", "init", "utils", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Identity", "Linear",
     "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "ReLU", "Tanh", "Sigmoid", "SiLU", "LeakyReLU", "Softmax",
     "LogSoftmax", "Dropout", "Embedding", "LayerNorm", "BatchNorm1d", "BatchNorm2d", "MSELoss", "L1Loss", "NLLLoss",
     "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss",
