@@ -174,3 +174,27 @@ def test_a_hook_on_an_output_another_output_is_computed_from_raises(backend):
     b.sum().backward()
     assert len(seen) == 1
     np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_a_compiled_step_that_runs_backward_inside_may_return_its_logits_too(backend):
+    # the outputs' graph is freed by the backward inside: finding which output another is computed from
+    # must not walk it (a regression: every such step raised "backward through the graph a second time")
+    def run(compiled):
+        tg.manual_seed(3)
+        model = tg.nn.Linear(3, 2)
+
+        def step(x, y):
+            logits = model(x)
+            loss = tg.nn.functional.cross_entropy(logits, y)
+            loss.backward()
+            return loss, logits
+
+        f = tg.compile(step, backend=backend) if compiled else step
+        x, y = tg.tensor(np.arange(12, dtype=np.float32).reshape(4, 3) / 6), tg.tensor([0, 1, 0, 1])
+        for _ in range(2):  # first call and cached trace: the gradients accumulate
+            loss, logits = f(x, y)
+        return loss.item(), logits.detach().numpy(), model.weight.grad.numpy(), model.bias.grad.numpy()
+
+    for got, want in zip(run(True), run(False)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

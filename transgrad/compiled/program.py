@@ -151,7 +151,7 @@ class Trace:
         self.freed = [k for k, t in enumerate(outs) if t.grad_fn is not None and t.grad_fn.saved is None]
         self.retains = {k for k, t in enumerate(outs) if t.grad_fn is not None and t.grad_fn.retained is t}
         # outputs another output is computed from: that one's backward goes to the inputs, not through them
-        reach = [walk([t.grad_fn])[1] if t.grad_fn is not None and len(outs) > 1 else {} for t in outs]
+        reach = [_reach(t) if len(outs) > 1 else {} for t in outs]
         self.upstream = {j for j, t in enumerate(outs) if t.grad_fn is not None and any(
             id(t.grad_fn) in r and u.grad_fn is not t.grad_fn for r, u in zip(reach, outs))}
         if self.retains & self.upstream:
@@ -520,6 +520,14 @@ def _plain_tape(outs):
                 return False
         stack.extend(e for e in n.edges if e is not None)
     return True
+
+
+def _reach(t):
+    """The nodes `t`'s backward walks (by id); none where a backward() inside the call freed them."""
+    try:
+        return walk([t.grad_fn])[1] if t.grad_fn is not None else {}
+    except RuntimeError:  # its graph was freed: no hook or retained grad on it can run again anyway
+        return {}
 
 
 def _stops(tracer, inputs):
