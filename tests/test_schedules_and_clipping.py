@@ -15,20 +15,41 @@ SCHEDULES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SCHEDULES))
-def test_learning_rates_of_two_groups_over_twenty_epochs_are_pytorchs(name):
+@pytest.mark.parametrize("by_hand", [False, True], ids=["", "lr-changed-by-hand"])
+@pytest.mark.parametrize("names", [(n,) for n in sorted(SCHEDULES)] + [("step", "exponential"), ("lambda", "exponential"),
+                                                                      ("cosine", "multistep")], ids="+".join)
+def test_learning_rates_of_two_groups_over_twenty_epochs_are_pytorchs(names, by_hand):
+    # schedulers chain (each scales the rate the group has now), and a rate changed by hand carries on
     lrs = []
     for L in (torch, tg):
         opt = L.optim.SGD([{"params": [L.zeros(1, requires_grad=True)]},
                            {"params": [L.zeros(1, requires_grad=True)], "lr": 0.3}], lr=1.0)
-        sched = SCHEDULES[name](L.optim.lr_scheduler, opt)
+        scheds = [SCHEDULES[n](L.optim.lr_scheduler, opt) for n in names]
         seen = [[g["lr"] for g in opt.param_groups]]
-        for _ in range(20):
+        for epoch in range(20):
             opt.step()
-            sched.step()
-            seen.append(sched.get_last_lr())
+            for sched in scheds:
+                sched.step()
+            if by_hand and epoch == 6:
+                for g in opt.param_groups:
+                    g["lr"] *= 0.1
+            seen.append([g["lr"] for g in opt.param_groups])
         lrs.append(np.array(seen))
     np.testing.assert_allclose(lrs[1], lrs[0], rtol=1e-12)
+
+
+def test_a_scheduler_state_dict_pickles_and_resumes():
+    import pickle
+
+    opt = tg.optim.SGD([tg.zeros(1, requires_grad=True)], lr=1.0)
+    sched = tg.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 0.5 ** epoch)
+    for _ in range(3):
+        sched.step()
+    state = pickle.loads(pickle.dumps(sched.state_dict()))  # the lambda is not part of it, as in PyTorch
+    again = tg.optim.lr_scheduler.LambdaLR(tg.optim.SGD([tg.zeros(1, requires_grad=True)], lr=1.0), lambda e: 0.5 ** e)
+    again.load_state_dict(state)
+    again.step()
+    assert again.get_last_lr() == [0.5 ** 4]
 
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])

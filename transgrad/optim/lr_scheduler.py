@@ -1,12 +1,13 @@
-"""`torch.optim.lr_scheduler`: the learning rate of each parameter group as a function of
-the epoch count, set on the optimizer at every `step()`, as PyTorch's (closed forms)."""
+"""`torch.optim.lr_scheduler`: the learning rate of each parameter group, set on the optimizer
+at every `step()` from the rate the group has now, as PyTorch's: schedulers chain, and a rate
+changed by hand carries on (LambdaLR alone is a function of the epoch)."""
 from __future__ import annotations
 
 import math
 
 
 class LRScheduler:
-    """Sets `group["lr"]` of its optimizer's groups from `lr_at(base_lr, epoch)`.
+    """Sets `group["lr"]` of its optimizer's groups to `lr_at(its lr now, its initial lr, epoch, group)`.
 
     >>> import transgrad as tg
     >>> opt = tg.optim.SGD([tg.zeros(1, requires_grad=True)], lr=1.0)
@@ -28,23 +29,26 @@ class LRScheduler:
         self.last_epoch = last_epoch
         self.step()
 
-    def lr_at(self, base_lr: float, epoch: int, group: int) -> float:
+    def lr_at(self, lr: float, base_lr: float, epoch: int, group: int) -> float:
         raise NotImplementedError
 
     def step(self) -> None:
         self.last_epoch += 1
         for k, (group, base) in enumerate(zip(self.optimizer.param_groups, self.base_lrs)):
-            group["lr"] = self.lr_at(base, self.last_epoch, k)
+            group["lr"] = self.lr_at(group["lr"], base, self.last_epoch, k)
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def get_last_lr(self) -> list:
         return self._last_lr
 
     def state_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer" and not callable(v)}
+        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.__dict__.update(state_dict)
+
+
+_LRScheduler = LRScheduler  # PyTorch's older name
 
 
 class LambdaLR(LRScheduler):
@@ -53,7 +57,7 @@ class LambdaLR(LRScheduler):
         self.lr_lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, base_lr, epoch, group):
+    def lr_at(self, lr, base_lr, epoch, group):
         return base_lr * self.lr_lambdas[group](epoch)
 
 
@@ -62,8 +66,8 @@ class StepLR(LRScheduler):
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, base_lr, epoch, group):
-        return base_lr * self.gamma ** (epoch // self.step_size)
+    def lr_at(self, lr, base_lr, epoch, group):
+        return lr * self.gamma if epoch and epoch % self.step_size == 0 else lr
 
 
 class MultiStepLR(LRScheduler):
@@ -71,8 +75,8 @@ class MultiStepLR(LRScheduler):
         self.milestones, self.gamma = sorted(milestones), gamma
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, base_lr, epoch, group):
-        return base_lr * self.gamma ** sum(1 for m in self.milestones if m <= epoch)
+    def lr_at(self, lr, base_lr, epoch, group):
+        return lr * self.gamma ** self.milestones.count(epoch)
 
 
 class ExponentialLR(LRScheduler):
@@ -80,8 +84,8 @@ class ExponentialLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, base_lr, epoch, group):
-        return base_lr * self.gamma ** epoch
+    def lr_at(self, lr, base_lr, epoch, group):
+        return lr * self.gamma if epoch else lr
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -89,5 +93,10 @@ class CosineAnnealingLR(LRScheduler):
         self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, base_lr, epoch, group):
-        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+    def lr_at(self, lr, base_lr, epoch, group):
+        T, low = self.T_max, self.eta_min
+        if epoch == 0:
+            return lr
+        if (epoch - 1 - T) % (2 * T) == 0:  # the turn at the bottom, where the ratio below is 0 / 0
+            return lr + (base_lr - low) * (1 - math.cos(math.pi / T)) / 2
+        return low + (lr - low) * (1 + math.cos(math.pi * epoch / T)) / (1 + math.cos(math.pi * (epoch - 1) / T))
