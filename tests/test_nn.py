@@ -282,3 +282,20 @@ def test_state_dict_keys_and_order_are_pytorchs_tied_weights_included():
     assert tuple(result) == ([], [])
     np.testing.assert_array_equal(mine.head.weight.detach().numpy(), theirs.emb.weight.detach().numpy())
     assert mine.head.weight is mine.emb.weight
+
+
+def test_a_non_persistent_buffer_is_left_out_of_state_dict_as_in_pytorch():
+    def model(L):
+        class WithCache(L.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = L.nn.Linear(2, 1)
+                self.register_buffer("cache", L.zeros(3), persistent=False)
+                self.register_buffer("steps", L.zeros(1))
+
+        return WithCache()
+
+    theirs, mine = model(torch), model(tg)
+    assert list(mine.state_dict()) == list(theirs.state_dict()) == ["steps", "lin.weight", "lin.bias"]
+    assert [n for n, _ in mine.named_buffers()] == ["cache", "steps"]
+    mine.load_state_dict({k: tg.tensor(v.numpy()) for k, v in theirs.state_dict().items()})  # strict

@@ -67,6 +67,7 @@ CASES = {
     "clamp-tensor-bounds": (lambda L, a, lo, hi: a.clamp(min=lo, max=hi + 1), [A, A[::-1].copy() * 0.5, A * 0.3]),
     "clamp-0d-tensor": (lambda L, a, lo: a.clamp(min=lo.sum() * 0.1), [A, V]),
     "add-alpha": (lambda L, a, b: a.add(b, alpha=2) + L.sub(a, b, alpha=0.5), [A, A[::-1].copy()]),
+    "sum-empty-dims": (lambda L, a: a.sum(()) * 2 + a.mean([]), [A]),  # no dims listed: all of them
     "div-rounding": (lambda L, a, b: a.div(b, rounding_mode="floor") + L.div(a * 3, b, rounding_mode="trunc") + a / b,
                      [A, A[::-1].copy() + 3]),
 }
@@ -248,6 +249,10 @@ PROMOTIONS = {
     "0d-float64-by-float32": lambda L, c, i, f: L.tensor(1.5, dtype=L.float64) - f,
     "int32-plus-0d-int64": lambda L, c, i, f: i.int() + L.tensor(3),
     "0d-by-0d": lambda L, c, i, f: L.tensor(2.0) * L.tensor(3.0, dtype=L.float64),
+    "where-0d-float64": lambda L, c, i, f: L.where(c, f, L.tensor(3.0, dtype=L.float64)),
+    "masked-fill-0d-float64": lambda L, c, i, f: f.masked_fill(c, L.tensor(2.0, dtype=L.float64)),
+    "where-int32-0d-int64": lambda L, c, i, f: L.where(c, i.int(), L.tensor(5)),
+    "stack-0d": lambda L, c, i, f: L.stack([L.tensor(1.0), L.tensor(2.0, dtype=L.float64)]),
 }
 
 

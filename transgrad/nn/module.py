@@ -94,6 +94,8 @@ class Module:
 
     def register_buffer(self, name: str, value: Tensor | None, persistent: bool = True) -> None:
         self._buffers[name] = value
+        transient = self.__dict__.setdefault("_non_persistent", set())  # not in state_dict, as PyTorch's
+        (transient.discard if persistent else transient.add)(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
         self._modules[name] = module
@@ -194,8 +196,9 @@ class Module:
     def _state(self, prefix):
         """(name, tensor) as PyTorch's state_dict lists them: per module its parameters, then its
         buffers, then its submodules'; a tied tensor under every name it has."""
+        transient = self.__dict__.get("_non_persistent", ())
         for table in (self._parameters, self._buffers):
-            yield from ((prefix + n, t) for n, t in table.items() if t is not None)
+            yield from ((prefix + n, t) for n, t in table.items() if t is not None and n not in transient)
         for n, m in self._modules.items():
             if m is not None:
                 yield from m._state(f"{prefix}{n}.")

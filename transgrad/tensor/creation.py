@@ -221,7 +221,7 @@ def _same_dtype(ts, name):
     ts = [wrap(t) for t in ts]
     if not ts:
         raise ValueError(f"{name}: expected a non-empty sequence of tensors")
-    dt = result_dtype([t.dtype for t in ts])
+    dt = result_dtype(ts)
     return [t.astype(dt) for t in ts]
 
 

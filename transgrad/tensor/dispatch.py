@@ -272,15 +272,16 @@ def binary(name, a, b):
     return apply(OPS[name], a, b)
 
 
-def result_dtype(dtypes):
-    """PyTorch's promotion of tensors' dtypes: the highest kind (bool < int < float) decides,
-    and only operands of that kind promote (int64 with float32 is float32, not NumPy's float64)."""
+def result_dtype(tensors):
+    """PyTorch's promotion: the highest kind (bool < int < float) decides, and only tensors of
+    that kind promote, 0-d ones only where none has dims (int64 with float32 is float32, and
+    float32 with a 0-d float64 too, where NumPy gives float64)."""
     rank = {"b": 0, "u": 1, "i": 1, "f": 2}
-    top = max(rank[d.kind] for d in dtypes)
+    top = max(rank[t.dtype.kind] for t in tensors)
+    tops = [t for t in tensors if rank[t.dtype.kind] == top]
     out = None
-    for d in dtypes:
-        if rank[d.kind] == top:
-            out = d if out is None else np.promote_types(out, d)
+    for t in [t for t in tops if t.ndim] or tops:
+        out = t.dtype if out is None else np.promote_types(out, t.dtype)
     return out
 
 
@@ -293,7 +294,7 @@ def where(condition, a, b):
     ka = a.dtype.kind if isinstance(a, Tensor) else None
     kb = b.dtype.kind if isinstance(b, Tensor) else None
     if ka and kb and a.dtype != b.dtype:
-        dt = result_dtype((a.dtype, b.dtype))
+        dt = result_dtype((a, b))
         a, b = a.astype(dt), b.astype(dt)
     elif (ka or kb) and (ka or kb) not in "f" and isinstance(a if not ka else b, float):  # int tensor, float scalar
         a, b = (a.astype(default_dtype) if ka else a), (b.astype(default_dtype) if kb else b)
@@ -305,6 +306,8 @@ def dims(dim, ndim, name):
     if dim is None:
         return None
     ds = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    if not ds:  # `sum(())`, `mean([])`: every dim, as in PyTorch
+        return None
     out = []
     for d in ds:
         if not -max(ndim, 1) <= d < max(ndim, 1):
