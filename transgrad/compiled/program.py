@@ -102,10 +102,10 @@ class TraceOp:
         res = memo.get(id(node))
         if res is None:
             consts = [new(tr.const_values[id(v)]) for v in tr.consts]
-            # the unoptimised forward: a pass may have merged a value taken without gradient with its source
-            graph = _with_stops(tr.unoptimised, tr.flows, tr.traced)
+            if tr.stopped is None:  # the unoptimised forward: a pass may have merged a stopped value with its source
+                tr.stopped = _with_stops(tr.unoptimised, tr.flows, tr.traced)
             with using(grad_enabled=True):
-                outs = run_tensors(graph, list(node.saved[:tr.n_inputs]) + consts)
+                outs = run_tensors(tr.stopped, list(node.saved[:tr.n_inputs]) + consts)
             res = memo[id(node)] = [outs[tr.n_out + len(tr.effect_vars) + j] for j in tr.residuals[self.k]]
         return res[k - tr.n_inputs]
 
@@ -309,6 +309,7 @@ class Trace:
         fwd = Graph(tuple(self.fwd_inputs + self.consts), tuple(eqns),
                     tuple(self.out_vars + self.effect_vars + residual_vars), name=self.name)
         self.graph, self.unoptimised = _keep_inputs(optimize(fwd), fwd.inputs), fwd
+        self.stopped = None  # the forward create_graph recomputes residuals with, made once (`_with_stops`)
         fn, self.source = self.load(self.graph, self.name + "_forward")
         for k, (g, returned) in graphs.items():  # NOTE [shown is run]: what f.code() prints is what backward() calls
             name = f"{self.name}_backward" + (f"_{k}" if k else "")
@@ -530,13 +531,18 @@ def _reach(t):
         return {}
 
 
+def _flows(f, j):
+    """Did the run's gradient flow to input j of an equation (`f`: its entry of the tracer's flows)?"""
+    return j < len(f) and f[j]
+
+
 def _stops(tracer, inputs):
     """Did the run stop a gradient (`.detach()`, `.data`, no_grad) on a value that had one?"""
     diff = {id(v) for v in inputs}
     for e in tracer.eqns:
         f = tracer.flows.get(id(e.out), ())
         if type(e.out) is Var and np.dtype(e.out.dtype).kind == "f":  # not an index, a mask or a test
-            if any(type(x) is Var and id(x) in diff and not (j < len(f) and f[j]) for j, x in enumerate(e.ins)):
+            if any(type(x) is Var and id(x) in diff and not _flows(f, j) for j, x in enumerate(e.ins)):
                 return True
             if any(f):
                 diff.add(id(e.out))
@@ -552,7 +558,7 @@ def _with_stops(g, flows, traced):
         if id(e.out) in traced:
             f, ins = flows.get(id(e.out), ()), list(e.ins)
             for j, x in enumerate(ins):
-                if type(x) is Var and not (j < len(f) and f[j]):
+                if type(x) is Var and not _flows(f, j):
                     ins[j] = Var(x.shape, x.dtype, x.hint)
                     eqns.append(Eqn("detach", (x,), (), ins[j], None))
             e = e._replace(ins=tuple(ins))
