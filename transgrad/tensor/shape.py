@@ -6,7 +6,7 @@ from typing import TypeVar
 import numpy as np
 
 from ..ops import OPS
-from .dispatch import apply, dims, wrap
+from .dispatch import apply, dims, result_dtype, wrap
 from .dtypes import OpError
 from .records import named, renamed, sequence
 
@@ -100,8 +100,7 @@ class Shapes:
             raise OpError(f"matmul: shapes {self.shape} and {other.shape} cannot be multiplied ({k1} != {k2})")
         a, b = self, other
         if a.dtype != b.dtype and (a.dtype.kind == "f" or b.dtype.kind == "f"):
-            dt = np.promote_types(a.dtype, b.dtype) if a.dtype.kind == b.dtype.kind else (
-                a.dtype if a.dtype.kind == "f" else b.dtype)
+            dt = result_dtype((a, b))
             a, b = a.astype(dt), b.astype(dt)
         return apply(OPS["matmul"], a, b)
 
