@@ -114,8 +114,7 @@ class Arithmetic:
     def clamp(self: TensorT, min=None, max=None) -> TensorT:
         if min is None and max is None:
             raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
-        if hasattr(min, "_data") and min.ndim or hasattr(max, "_data") and max.ndim or getattr(min, "requires_grad", 0) \
-                or getattr(max, "requires_grad", 0):  # bounds that are tensors: a tie keeps self's gradient
+        if any(hasattr(b, "_data") and (b.ndim or b.requires_grad) for b in (min, max)):  # tensor bounds: ties keep self's grad
             out = self if min is None else where(self < min, min, self)
             return out if max is None else where(out > max, max, out)
         lo, hi = python_scalar(min), python_scalar(max)
